@@ -1,0 +1,23 @@
+"""skinfluence: which training samples help or hurt a model, and fixing the data.
+
+Scores follow one sign everywhere: higher = more beneficial to the objective,
+negative = detrimental.
+"""
+from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
+from .objectives import Utility, DemographicParity, AdversarialRobustness
+from .scoring import influence_scores, InfluenceResult
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "influence_scores",
+    "InfluenceResult",
+    "IP",
+    "IPEnsemble",
+    "ExactHessian",
+    "SampledHessian",
+    "NewtonLOO",
+    "Utility",
+    "DemographicParity",
+    "AdversarialRobustness",
+]

@@ -1,0 +1,91 @@
+"""Linear solves with the Hessian: Cholesky (small P), CG and LiSSA (large P).
+
+The solvers are written against the array operators only, so the CG loop runs
+unchanged on numpy arrays and on torch tensors (no host round-trips on CUDA).
+"""
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve, eigvalsh
+
+
+def add_null_curvature(H, null_directions):
+    """Add unit curvature (scaled to H) along directions every gradient is orthogonal to.
+
+    For b orthogonal to those directions, ``(H + s N N^T)^-1 b`` is exactly the
+    pseudo-inverse solution on the identifiable subspace, whatever ``s > 0``.
+    """
+    if null_directions is None or null_directions.shape[1] == 0:
+        return H
+    scale = max(np.trace(H) / H.shape[0], 1e-12)
+    return H + scale * (null_directions @ null_directions.T)
+
+
+def factorize(H, damping="auto", null_directions=None):
+    """Cholesky factor of ``H + damping I`` (on the identifiable subspace).
+
+    ``damping="auto"``: 0 when H is positive definite, else the smallest value
+    that makes it so (``-lambda_min`` plus a relative margin). Returns
+    ``(factor, damping_used)``.
+    """
+    H = add_null_curvature(np.asarray(H, dtype=np.float64), null_directions)
+    eye = np.eye(H.shape[0])
+    if damping != "auto":
+        damping = float(damping)
+        if damping < 0:
+            raise ValueError(f"damping must be >= 0 or 'auto', got {damping}.")
+        try:
+            return cho_factor(H + damping * eye, lower=True), damping
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"The Hessian plus damping={damping} is not positive definite "
+                "(non-convex model or separable data); use damping='auto' or a larger value."
+            ) from None
+    try:
+        return cho_factor(H, lower=True), 0.0
+    except np.linalg.LinAlgError:
+        eig = eigvalsh(H)
+        damping = float(-eig[0] + 1e-8 * max(1.0, abs(eig[-1])))
+        return cho_factor(H + damping * eye, lower=True), damping
+
+
+def solve_factored(factor, b):
+    return cho_solve(factor, b)
+
+
+def conjugate_gradient(matvec, b, *, tol=1e-10, max_iter=None):
+    """Solve ``A x = b`` for symmetric positive (semi-)definite ``A`` given as ``matvec``.
+
+    Started at 0, CG stays in the Krylov space of b, so for a consistent
+    singular system it returns the minimum-norm solution. Returns ``(x, n_iter)``.
+    """
+    max_iter = max_iter or 10 * b.shape[0]
+    x = b * 0
+    r = b.clone() if hasattr(b, "clone") else b.copy()
+    p = r.clone() if hasattr(r, "clone") else r.copy()
+    rs = r @ r
+    threshold = (tol ** 2) * rs
+    for it in range(1, max_iter + 1):
+        Ap = matvec(p)
+        alpha = rs / (p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = r @ r
+        if rs_new <= threshold:
+            return x, it
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x, max_iter
+
+
+def lissa(matvec, b, *, scale, n_iter=1000, tol=1e-8):
+    """LiSSA: ``x <- b + x - A x / scale``, converging to ``scale * A^-1 b``'s fixed point.
+
+    Needs ``scale`` above the largest eigenvalue of ``A``. Returns ``(x, n_iter)``.
+    """
+    x = b / scale
+    for it in range(1, n_iter + 1):
+        x_new = b / scale + x - matvec(x) / scale
+        done = float(((x_new - x) @ (x_new - x)) ** 0.5) <= tol * float((x_new @ x_new) ** 0.5)
+        x = x_new
+        if done:
+            return x, it
+    return x, n_iter

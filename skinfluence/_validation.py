@@ -1,0 +1,83 @@
+"""Argument checks shared by the public entry points.
+
+Every error names the argument and says what was expected (DESIGN.md conventions).
+"""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, check_consistent_length, column_or_1d
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_batch_size(batch_size, n_samples):
+    """Return a positive int no larger than ``n_samples``."""
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be a positive int, got {batch_size!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    return int(min(batch_size, max(n_samples, 1)))
+
+
+def check_device(device):
+    """Validate ``device`` ("auto", "cpu", "cuda" or "cuda:N")."""
+    if isinstance(device, str) and (device in _DEVICES or device.startswith("cuda:")):
+        return device
+    # torch.device objects are accepted as-is by the torch adapter.
+    if type(device).__name__ == "device":
+        return str(device)
+    raise ValueError(f"device must be one of {_DEVICES} (or 'cuda:N'), got {device!r}.")
+
+
+def check_features(X, name, *, accept_sparse=True, dtype=np.float64):
+    """Validate a 2-D feature matrix: finite, numeric; pandas and sparse accepted.
+
+    The input is never modified; a converted copy is returned when needed.
+    """
+    try:
+        return check_array(
+            X,
+            accept_sparse=["csr", "csc"] if accept_sparse else False,
+            dtype=dtype,
+            ensure_all_finite=True,
+            input_name=name,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+
+
+def check_labels(y, name, n_samples):
+    """Validate a 1-D label vector of length ``n_samples`` with no missing values."""
+    if y is None:
+        raise ValueError(f"{name} is required (1-D labels of length {n_samples}), got None.")
+    y = column_or_1d(y, warn=False)
+    if len(y) != n_samples:
+        raise ValueError(
+            f"{name} has {len(y)} labels but the matching features have {n_samples} rows."
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return y
+
+
+def check_xy(X, y, x_name, y_name, *, accept_sparse=True):
+    X = check_features(X, x_name, accept_sparse=accept_sparse)
+    y = check_labels(y, y_name, X.shape[0])
+    check_consistent_length(X, y)
+    return X, y
+
+
+def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
+    if sample_weight is None:
+        return None
+    w = column_or_1d(np.asarray(sample_weight, dtype=np.float64), warn=False)
+    if len(w) != n_samples:
+        raise ValueError(f"{name} has length {len(w)}, expected {n_samples}.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{name} must be finite and non-negative.")
+    return w
+
+
+def is_sparse(X):
+    return sp.issparse(X)

@@ -1,0 +1,91 @@
+"""Synthetic data of the papers, and label-noise helpers.
+
+Every generator returns a :class:`sklearn.utils.Bunch` with ``X_train``,
+``y_train``, ``X_test``, ``y_test``, the boolean mask ``flipped`` of training
+labels that were flipped, and ``y_train_clean``.
+"""
+import numpy as np
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.utils import Bunch, check_random_state
+
+
+def flip_labels(y, fraction=0.1, *, random_state=None):
+    """Flip a random ``fraction`` of labels to another class (returns a copy and the mask).
+
+    Binary labels go to the other class; multiclass labels to a uniformly
+    chosen other class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfluence.datasets import flip_labels
+    >>> y_noisy, flipped = flip_labels(np.array([0, 1] * 10), 0.1, random_state=0)
+    >>> int(flipped.sum())
+    2
+    """
+    rng = check_random_state(random_state)
+    y = np.asarray(y)
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}.")
+    classes = np.unique(y)
+    n_flip = int(round(fraction * len(y)))
+    idx = rng.choice(len(y), size=n_flip, replace=False)
+    y_noisy = y.copy()
+    for i in idx:
+        others = classes[classes != y[i]]
+        y_noisy[i] = others[rng.randint(len(others))]
+    flipped = np.zeros(len(y), dtype=bool)
+    flipped[idx] = True
+    return y_noisy, flipped
+
+
+def make_flipped_blobs(n_train=150, n_test=100, n_flipped=10, *, random_state=None):
+    """Paper 1's linear case: two Gaussian blobs, some training labels flipped.
+
+    The blobs sit symmetrically about the origin, so a model without intercept
+    (``LogisticRegression(C=100, fit_intercept=False)`` in the paper) fits them.
+
+    Examples
+    --------
+    >>> from skinfluence.datasets import make_flipped_blobs
+    >>> d = make_flipped_blobs(random_state=0)
+    >>> d.X_train.shape, int(d.flipped.sum())
+    ((150, 2), 10)
+    """
+    rng = check_random_state(random_state)
+    centers = np.array([[-1.5, -1.5], [1.5, 1.5]])
+    X, y = make_blobs(n_train + n_test, centers=centers, cluster_std=1.0, random_state=rng)
+    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    flipped = np.zeros(n_train, dtype=bool)
+    flipped[rng.choice(n_train, size=n_flipped, replace=False)] = True
+    y_noisy = np.where(flipped, 1 - y_train, y_train)
+    return Bunch(X_train=X_train, y_train=y_noisy, X_test=X_test, y_test=y_test,
+                 flipped=flipped, y_train_clean=y_train)
+
+
+def make_flipped_moons(*, random_state=42):
+    """Paper 1's half-moons case: 250 train / 100 test, 20 labels flipped in two regions.
+
+    10 of class 0 with ``x2 >= 0.8`` and ``|x1| <= 0.5``; 10 of class 1 with
+    ``x2 <= -0.45`` and ``0.5 <= x1 <= 1.5`` (METHODS.md).
+
+    Examples
+    --------
+    >>> from skinfluence.datasets import make_flipped_moons
+    >>> d = make_flipped_moons()
+    >>> d.X_train.shape, int(d.flipped.sum())
+    ((250, 2), 20)
+    """
+    rng = check_random_state(random_state)
+    X, y = make_moons(250, noise=0.125, random_state=42)
+    X_test, y_test = make_moons(100, noise=0.1, random_state=42)
+    region0 = np.flatnonzero((y == 0) & (X[:, 1] >= 0.8) & (np.abs(X[:, 0]) <= 0.5))
+    region1 = np.flatnonzero((y == 1) & (X[:, 1] <= -0.45) & (X[:, 0] >= 0.5) & (X[:, 0] <= 1.5))
+    chosen = np.concatenate([
+        rng.choice(region0, size=min(10, len(region0)), replace=False),
+        rng.choice(region1, size=min(10, len(region1)), replace=False),
+    ])
+    flipped = np.zeros(len(y), dtype=bool)
+    flipped[chosen] = True
+    return Bunch(X_train=X, y_train=np.where(flipped, 1 - y, y), X_test=X_test, y_test=y_test,
+                 flipped=flipped, y_train_clean=y)

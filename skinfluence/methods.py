@@ -1,0 +1,340 @@
+"""Influence methods: each one only decides the direction ``v`` (DESIGN.md).
+
+Scores are ``score_i = <v, grad l(z_i; theta)>``; higher = more beneficial to
+the objective, negative = detrimental. A method calls the adapter for the
+direction's pieces and for the one streamed scoring pass.
+"""
+from dataclasses import dataclass, field
+import numbers
+
+import numpy as np
+
+from ._base import ParamsObject, resolve
+from ._solvers import conjugate_gradient, factorize, lissa, solve_factored
+from .samplers import SAMPLERS
+
+
+@dataclass
+class Context:
+    """What a method needs: the adapter, the training rows and the objective terms."""
+
+    adapter: object
+    train: object
+    terms: object
+    batch_size: int
+    rng: np.random.Generator
+    progress: object = None
+
+
+@dataclass
+class MethodOutput:
+    scores: np.ndarray
+    member_scores: np.ndarray = None
+    damping: float = None
+    leverage: np.ndarray = None
+    extras: dict = field(default_factory=dict)
+
+
+def _single_pass(ctx, v):
+    a = ctx.adapter
+    return a.score_pass(ctx.train, [a.theta], [v], batch_size=ctx.batch_size,
+                        progress=ctx.progress)[:, 0]
+
+
+class Method(ParamsObject):
+    def compute(self, ctx):  # pragma: no cover
+        raise NotImplementedError
+
+
+class IP(Method):
+    """Inner Product influence (Hessian-free): ``v = grad J(V; theta)``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skinfluence import influence_scores, IP
+    >>> from skinfluence.datasets import make_flipped_blobs
+    >>> d = make_flipped_blobs(random_state=0)
+    >>> model = LogisticRegression().fit(d.X_train, d.y_train)
+    >>> s = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test, method=IP())
+    >>> s.shape
+    (150,)
+    """
+
+    shorthand = "ip"
+
+    def compute(self, ctx):
+        return MethodOutput(_single_pass(ctx, ctx.adapter.objective_gradient(ctx.terms)))
+
+
+class _HessianSolveMixin:
+    """Solve ``(H + damping I) v = grad J`` by Cholesky, CG or LiSSA."""
+
+    def _solve(self, ctx, hessian, hvp):
+        a = ctx.adapter
+        grad = a.objective_gradient(ctx.terms)
+        solver = self.solver
+        if solver == "auto":
+            solver = "cholesky" if a.n_params <= self.max_cholesky_params else "cg"
+        if solver == "cholesky":
+            factor, damping = factorize(hessian(), self.damping, a.null_directions())
+            return solve_factored(factor, grad), damping, {}
+        damping = 0.0 if self.damping == "auto" else float(self.damping)
+        op = (lambda x: hvp(x) + damping * x)
+        if solver == "cg":
+            v, it = conjugate_gradient(op, grad, tol=self.tol, max_iter=self.max_iter)
+        elif solver == "lissa":
+            scale = self.lissa_scale or 1.1 * _power_iteration(op, grad, ctx.rng)
+            v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=self.tol)
+        else:
+            raise ValueError(
+                f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
+            )
+        return v, damping, {"solver_iterations": it}
+
+
+def _power_iteration(op, like, rng, n_iter=50):
+    x = like * 0 + rng.standard_normal(like.shape[0])
+    for _ in range(n_iter):
+        x = op(x)
+        x = x / (x @ x) ** 0.5
+    return float(x @ op(x))
+
+
+def _check_damping(damping):
+    if damping == "auto":
+        return
+    if not isinstance(damping, numbers.Real) or damping < 0:
+        raise ValueError(f"damping must be a non-negative number or 'auto', got {damping!r}.")
+
+
+class ExactHessian(_HessianSolveMixin, Method):
+    """Classical influence: ``v = (H + damping I)^-1 grad J``.
+
+    ``H`` is the Hessian of the estimator's actual training objective in mean
+    form (for ``LogisticRegression(C)``: ``mean_i hess l_i + I_w / (C n)``).
+    Removing sample i changes J by about ``+score_i / n``.
+
+    Parameters
+    ----------
+    damping : float or "auto", default="auto"
+        "auto": 0 when H is positive definite, else the smallest value that
+        makes it so (reported as ``damping`` on the result).
+    solver : {"auto", "cholesky", "cg", "lissa"}, default="auto"
+        "auto": Cholesky up to ``max_cholesky_params`` parameters, CG above.
+    max_cholesky_params : int, default=5000
+    tol : float, default=1e-10
+        Relative residual for CG / LiSSA.
+    max_iter : int or None, default=None
+    lissa_scale : float or None, default=None
+        LiSSA's scale (above H's largest eigenvalue); None estimates it.
+
+    Examples
+    --------
+    >>> from skinfluence import ExactHessian
+    >>> ExactHessian(damping=1e-3)
+    ExactHessian(damping=0.001)
+    """
+
+    shorthand = "exact_hessian"
+
+    def __init__(self, damping="auto", solver="auto", max_cholesky_params=5000, tol=1e-10,
+                 max_iter=None, lissa_scale=None):
+        self.damping = damping
+        self.solver = solver
+        self.max_cholesky_params = max_cholesky_params
+        self.tol = tol
+        self.max_iter = max_iter
+        self.lissa_scale = lissa_scale
+
+    def compute(self, ctx):
+        _check_damping(self.damping)
+        a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
+        v, damping, extras = self._solve(
+            ctx, lambda: a.hessian(t, batch_size=bs), lambda x: a.hvp(t, x, batch_size=bs)
+        )
+        return MethodOutput(_single_pass(ctx, v), damping=damping, extras=extras)
+
+
+class SampledHessian(_HessianSolveMixin, Method):
+    """Influence with the Hessian estimated on a subset chosen by a sampler.
+
+    ``v = (H_S + damping I)^-1 grad J`` where ``H_S`` is an unbiased estimate of
+    the mean data Hessian from ``m`` samples, plus the exact regulariser.
+
+    Parameters
+    ----------
+    sampler : {"logit", "random", "feature"} or Sampler, default="logit"
+        "logit" measured the most faithful (benchmarks/RESULTS.md); sampling
+        only pays when m is large against the number of parameters.
+    fraction : float in (0, 1], default=0.1
+        Subset size as a fraction of n (ignored when ``n_samples`` is set).
+    n_samples : int or None, default=None
+    damping, solver, max_cholesky_params, tol, max_iter :
+        As for :class:`ExactHessian`.
+
+    Examples
+    --------
+    >>> from skinfluence import SampledHessian
+    >>> SampledHessian(sampler="random", fraction=0.2)
+    SampledHessian(fraction=0.2, sampler='random')
+    """
+
+    shorthand = "sampled_hessian"
+
+    def __init__(self, sampler="logit", fraction=0.1, n_samples=None, damping="auto",
+                 solver="auto", max_cholesky_params=5000, tol=1e-10, max_iter=None):
+        self.sampler = sampler
+        self.fraction = fraction
+        self.n_samples = n_samples
+        self.damping = damping
+        self.solver = solver
+        self.max_cholesky_params = max_cholesky_params
+        self.tol = tol
+        self.max_iter = max_iter
+
+    lissa_scale = None
+
+    def subset_size(self, n):
+        if self.n_samples is not None:
+            if not isinstance(self.n_samples, numbers.Integral) or not 1 <= self.n_samples <= n:
+                raise ValueError(f"n_samples must be an int in [1, {n}], got {self.n_samples!r}.")
+            return int(self.n_samples)
+        if not isinstance(self.fraction, numbers.Real) or not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}.")
+        return max(1, int(round(self.fraction * n)))
+
+    def compute(self, ctx):
+        _check_damping(self.damping)
+        a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
+        sampler = resolve(self.sampler, SAMPLERS, "sampler")
+        idx, omega = sampler.sample(a, t, self.subset_size(t.n), ctx.rng)
+        H = a.hessian(t, idx, omega, batch_size=bs)
+        v, damping, extras = self._solve(ctx, lambda: H, lambda x: H @ x)
+        extras["subset_indices"] = idx
+        return MethodOutput(_single_pass(ctx, v), damping=damping, extras=extras)
+
+
+class IPEnsemble(Method):
+    """IP averaged over an ensemble of parameter sets (paper 1's enhancement).
+
+    Member k is scored at its own parameters ``theta_k`` against its own
+    direction ``v_k = grad J(V; theta_k)``; the scores are averaged (the
+    per-member matrix is kept on the result as ``member_scores``: its spread is
+    a per-sample uncertainty). All members share one read of the data.
+
+    Parameters
+    ----------
+    n_members : int, default=5
+    perturbation : {"dropout", "gaussian", "activation"}, default="dropout"
+        "dropout": ``theta_k = theta * m_k / (1 - p)``, ``m_k ~ Bernoulli(1 - p)``;
+        "gaussian": ``theta_k = theta + N(0, sigma^2)``; "activation" (torch
+        only): the module's own dropout layers on, a fixed seed per member.
+        Measured (METHODS.md): on a network that memorised its flipped labels,
+        parameter noise moved flip-detection AUC unreliably (-0.16 to +0.12).
+    dropout : float in [0, 1), default=0.01
+    sigma : float, default=0.01
+    include_base : bool, default=True
+        Member 0 is the unperturbed model.
+
+    Examples
+    --------
+    >>> from skinfluence import IPEnsemble
+    >>> IPEnsemble(n_members=3, perturbation="gaussian")
+    IPEnsemble(n_members=3, perturbation='gaussian')
+    """
+
+    shorthand = "ip_ensemble"
+
+    def __init__(self, n_members=5, perturbation="dropout", dropout=0.01, sigma=0.01,
+                 include_base=True):
+        self.n_members = n_members
+        self.perturbation = perturbation
+        self.dropout = dropout
+        self.sigma = sigma
+        self.include_base = include_base
+
+    def _check(self):
+        if not isinstance(self.n_members, numbers.Integral) or self.n_members < 1:
+            raise ValueError(f"n_members must be a positive int, got {self.n_members!r}.")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if self.sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {self.sigma!r}.")
+
+    def member_parameters(self, ctx):
+        """The members' parameter sets (a list): the one place members come from."""
+        self._check()
+        a = ctx.adapter
+        level = self.dropout if self.perturbation == "dropout" else self.sigma
+        thetas = [a.theta] if self.include_base else []
+        while len(thetas) < self.n_members:
+            thetas.append(a.perturbed_parameters(self.perturbation, level, ctx.rng))
+        return thetas
+
+    def compute(self, ctx):
+        a = ctx.adapter
+        thetas = self.member_parameters(ctx)
+        directions = [a.objective_gradient(ctx.terms, th) for th in thetas]
+        members = a.score_pass(ctx.train, thetas, directions, batch_size=ctx.batch_size,
+                               progress=ctx.progress)
+        return MethodOutput(members.mean(axis=1), member_scores=members)
+
+
+class NewtonLOO(Method):
+    """Leave-one-out change of J from one exact Newton step (linear models).
+
+    ``score_i ~ J(theta_-i) - J(theta)``: the estimated change of the objective
+    when sample i is removed and the model refit, in J's own units (higher =
+    more beneficial, as everywhere). Each sample's step uses its leverage
+    ``h_i`` (Woodbury on its rank-one / rank-(K-1) Hessian) and, with
+    ``second_order=True``, J's curvature. The leverages come out of the same
+    streamed pass and are on the result as ``leverage`` (h -> 1: the model
+    cannot fit without the sample). See METHODS.md, "NewtonLOO".
+
+    Parameters
+    ----------
+    damping : float or "auto", default=0.0
+        Added to the mean-form Hessian (0: the estimator's own objective).
+    second_order : bool, default=True
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skinfluence import influence_scores
+    >>> from skinfluence.datasets import make_flipped_blobs
+    >>> d = make_flipped_blobs(random_state=0)
+    >>> model = LogisticRegression().fit(d.X_train, d.y_train)
+    >>> res = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test,
+    ...                        method="newton_loo", return_result=True)
+    >>> bool((res.leverage > 0).all() and (res.leverage < 1).all())
+    True
+    """
+
+    shorthand = "newton_loo"
+
+    def __init__(self, damping=0.0, second_order=True):
+        self.damping = damping
+        self.second_order = second_order
+
+    def compute(self, ctx):
+        from .models._newton import NewtonLOOPass
+
+        _check_damping(self.damping)
+        a = ctx.adapter
+        if getattr(a, "family", None) != "linear":
+            raise TypeError(
+                "NewtonLOO needs the closed-form per-sample Hessian of a linear log-loss "
+                "model (LogisticRegression, SGDClassifier(loss='log_loss'))."
+            )
+        loo = NewtonLOOPass(a, ctx.train, ctx.terms, damping=self.damping,
+                            second_order=self.second_order, batch_size=ctx.batch_size)
+        classical, newton, leverage = a.score_pass(
+            ctx.train, [a.theta], [loo.c_total * loo.u], batch_size=ctx.batch_size, loo=loo,
+            progress=ctx.progress,
+        )
+        return MethodOutput(newton, damping=loo.damping, leverage=leverage,
+                            extras={"first_order_scores": classical[:, 0]})
+
+
+METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO)}

@@ -1,0 +1,48 @@
+"""Adapters: a fitted estimator -> a differentiable view of it.
+
+``make_adapter`` is the one dispatch point; adding a model family means adding
+one adapter module and one branch here. Methods and objectives talk to an
+adapter only through this protocol (``LinearModelAdapter`` is the reference):
+
+- ``family`` (str), ``classes_``, ``n_params``, ``theta`` (flat parameter vector;
+  numpy for linear models, a torch tensor for networks);
+- ``training_data(X, y, sample_weight)`` -> object with ``.n``, ``.X``, ``.y``
+  (class indices), ``.weight`` (c_i) and ``.relative_weight``;
+- ``check_X(X, name)``, ``encode(y, name=, n=)``;
+- ``objective_value(terms, theta=None)``, ``objective_gradient(terms, theta=None)``
+  for :class:`ObjectiveTerms`; ``attack(X, y_idx, objective)``;
+- ``hessian(train, indices=None, sample_weights=None, batch_size=)`` (mean form,
+  P x P, numpy float64), ``hvp(train, vec, batch_size=)``, ``null_directions()``;
+- ``hessian_norms(train)`` and ``embedding(X)`` for the samplers;
+- ``perturbed_parameters(perturbation, level, rng)`` for IPEnsemble;
+- ``score_pass(train, thetas, directions, batch_size=, progress=)`` -> (n, M):
+  member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one streamed pass.
+"""
+from .linear import LinearModelAdapter, SUPPORTED, _unsupported_message
+
+__all__ = ["make_adapter", "LinearModelAdapter"]
+
+
+def _is_torch_model(estimator):
+    mod = type(estimator).__module__
+    return mod.startswith("skorch") or any(
+        c.__module__.startswith("torch.nn") for c in type(estimator).__mro__
+    ) or isinstance(estimator, tuple)
+
+
+def make_adapter(estimator, *, device="auto", **options):
+    """Return the adapter for ``estimator`` (never modifies it)."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    if isinstance(estimator, (LogisticRegression, SGDClassifier)):
+        if device not in ("auto", "cpu"):
+            raise ValueError(
+                f"device={device!r}: linear models are scored on the CPU in float64 "
+                "(one matrix product per chunk); use device='auto' or 'cpu'."
+            )
+        return LinearModelAdapter(estimator)
+    if _is_torch_model(estimator):
+        from .torch import make_torch_adapter
+
+        return make_torch_adapter(estimator, device=device, **options)
+    raise TypeError(_unsupported_message(estimator))

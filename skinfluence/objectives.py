@@ -1,0 +1,186 @@
+"""Objectives J(V; theta): what the influence is measured against.
+
+Every objective is a loss (lower is better). Each one turns the validation data
+into :class:`ObjectiveTerms` — ``J = sum_j coef_j * phi(f_j)`` with phi either
+the log-loss or the predicted probability of one class — and the model's
+adapter differentiates that. So an objective never knows a model family.
+"""
+import numbers
+
+import numpy as np
+
+from ._base import ParamsObject
+from .models.linear import ObjectiveTerms
+
+
+class Objective(ParamsObject):
+    """Base class: ``terms(adapter, X_val, y_val, sensitive_features)``."""
+
+    def terms(self, adapter, X_val, y_val, sensitive_features=None):  # pragma: no cover
+        raise NotImplementedError
+
+
+class Utility(Objective):
+    """Mean log-loss (cross-entropy) on the validation set.
+
+    ``J = mean_{(x, y) in V} l(x, y; theta)``.
+
+    Examples
+    --------
+    >>> from skinfluence import Utility
+    >>> Utility()
+    Utility()
+    """
+
+    shorthand = "utility"
+
+    def terms(self, adapter, X_val, y_val, sensitive_features=None):
+        X = adapter.check_X(X_val, "X_val")
+        y = adapter.encode(y_val, name="y_val", n=X.shape[0])
+        return ObjectiveTerms(X, y, np.full(X.shape[0], 1.0 / X.shape[0]), "loss")
+
+
+class DemographicParity(Objective):
+    """Demographic-parity gap of the predicted positive-class probability.
+
+    ``J = mean_{s=1} p(x) - mean_{s=0} p(x)`` with p the (soft, differentiable)
+    predicted probability of the positive class. Group ``s=1`` is the larger of
+    the two sorted values of the sensitive feature.
+
+    Parameters
+    ----------
+    sensitive_feature : int, str or None, default=None
+        Column of ``X_val`` holding the sensitive attribute (index, or name for
+        a pandas DataFrame). ``None``: pass ``sensitive_features_val`` instead.
+    absolute : bool, default=True
+        Use ``|J|`` with the sign frozen at the fitted model, so the scores
+        measure reducing the gap whichever group is favoured.
+    positive_class : label or None, default=None
+        The class whose rate is compared. Binary models: the second class of
+        ``classes_`` when None. Multiclass models: required.
+
+    Examples
+    --------
+    >>> from skinfluence import DemographicParity
+    >>> DemographicParity(sensitive_feature=0)
+    DemographicParity(sensitive_feature=0)
+    """
+
+    shorthand = "demographic_parity"
+
+    def __init__(self, sensitive_feature=None, absolute=True, positive_class=None):
+        self.sensitive_feature = sensitive_feature
+        self.absolute = absolute
+        self.positive_class = positive_class
+
+    def sensitive_values(self, X_val, sensitive_features):
+        """The sensitive attribute of the validation rows, from the argument or a column."""
+        if sensitive_features is not None:
+            return np.asarray(sensitive_features).ravel()
+        col = self.sensitive_feature
+        if col is None:
+            raise ValueError(
+                "DemographicParity needs the sensitive attribute: pass "
+                "sensitive_features_val=... or set DemographicParity(sensitive_feature=column)."
+            )
+        if hasattr(X_val, "columns"):
+            if col in X_val.columns:
+                return np.asarray(X_val[col]).ravel()
+            if isinstance(col, numbers.Integral):
+                return np.asarray(X_val.iloc[:, col]).ravel()
+            raise ValueError(f"sensitive_feature={col!r} is not a column of X_val.")
+        if not isinstance(col, numbers.Integral):
+            raise ValueError(
+                f"sensitive_feature={col!r} is a name, but X_val has no column names; "
+                "give a column index."
+            )
+        return np.asarray(X_val)[:, col].ravel()
+
+    def terms(self, adapter, X_val, y_val, sensitive_features=None):
+        s = self.sensitive_values(X_val, sensitive_features)
+        X = adapter.check_X(X_val, "X_val")
+        y = adapter.encode(y_val, name="y_val", n=X.shape[0])
+        if len(s) != X.shape[0]:
+            raise ValueError(
+                f"sensitive_features_val has {len(s)} values, X_val has {X.shape[0]} rows."
+            )
+        if s.dtype.kind == "f" and np.isnan(s).any():
+            raise ValueError("The sensitive feature contains NaN; every row needs a group.")
+        groups = np.unique(s)
+        if len(groups) != 2:
+            raise ValueError(
+                f"DemographicParity needs a binary sensitive feature; got {len(groups)} "
+                f"distinct value(s): {groups[:10].tolist()}."
+            )
+        in_1 = s == groups[1]
+        coef = np.where(in_1, 1.0 / in_1.sum(), -1.0 / (~in_1).sum())
+        terms = ObjectiveTerms(X, y, coef, "proba", self._positive_index(adapter))
+        if self.absolute and adapter.objective_value(terms) < 0:
+            terms.coef = -coef
+        return terms
+
+    def _positive_index(self, adapter):
+        classes = list(adapter.classes_)
+        if self.positive_class is None:
+            if len(classes) > 2:
+                raise ValueError(
+                    "DemographicParity on a multiclass model needs positive_class= "
+                    f"(one of {classes})."
+                )
+            return 1
+        if self.positive_class not in classes:
+            raise ValueError(f"positive_class={self.positive_class!r} is not in {classes}.")
+        return classes.index(self.positive_class)
+
+
+class AdversarialRobustness(Objective):
+    """Mean log-loss on an attacked copy V' of the validation set.
+
+    Linear models (paper 1, after Megyeri et al. 2019): each point is pushed
+    across the decision boundary, ``x' = x - gamma * f(x) / ||w||^2 * w``, labels
+    unchanged. Torch models: FGSM (``steps=1``) or PGD with ``epsilon``. The
+    attacked set is built once at the fitted parameters and then held fixed,
+    so J is an ordinary loss on fixed data. ``X_attacked`` passes a ready-made
+    attacked set instead.
+
+    Parameters
+    ----------
+    gamma : float, default=1.3
+        Linear attack strength (1 lands on the boundary).
+    epsilon : float, default=0.1
+        L-infinity budget of the gradient attacks (torch models).
+    steps : int, default=10
+        PGD steps; 1 is FGSM.
+    X_attacked : array-like or None, default=None
+        Attacked validation features supplied by the user (rows match y_val).
+
+    Examples
+    --------
+    >>> from skinfluence import AdversarialRobustness
+    >>> AdversarialRobustness(gamma=1.5)
+    AdversarialRobustness(gamma=1.5)
+    """
+
+    shorthand = "adversarial_robustness"
+
+    def __init__(self, gamma=1.3, epsilon=0.1, steps=10, X_attacked=None):
+        self.gamma = gamma
+        self.epsilon = epsilon
+        self.steps = steps
+        self.X_attacked = X_attacked
+
+    def terms(self, adapter, X_val, y_val, sensitive_features=None):
+        if not (isinstance(self.gamma, numbers.Real) and self.gamma > 0):
+            raise ValueError(f"gamma must be a positive number, got {self.gamma!r}.")
+        X = adapter.check_X(X_val, "X_val")
+        y = adapter.encode(y_val, name="y_val", n=X.shape[0])
+        if self.X_attacked is not None:
+            Xa = adapter.check_X(self.X_attacked, "X_attacked")
+            if Xa.shape[0] != X.shape[0]:
+                raise ValueError("X_attacked must have as many rows as X_val.")
+        else:
+            Xa = adapter.attack(X, y, self)
+        return ObjectiveTerms(Xa, y, np.full(X.shape[0], 1.0 / X.shape[0]), "loss")
+
+
+OBJECTIVES = {c.shorthand: c for c in (Utility, DemographicParity, AdversarialRobustness)}

@@ -1,0 +1,155 @@
+"""The public entry point: ``influence_scores`` and its result object."""
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+import warnings
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._base import resolve
+from ._validation import check_batch_size, check_device, check_sample_weight
+from .methods import METHODS, Context
+from .models import make_adapter
+from .models.linear import warn_high_leverage
+from .objectives import OBJECTIVES
+
+
+@dataclass
+class InfluenceResult:
+    """Scores and the details of how they were computed.
+
+    Attributes
+    ----------
+    scores : ndarray of shape (n_train,)
+        Higher = more beneficial to the objective; negative = detrimental.
+        Trimming removes the lowest scores.
+    method, objective : the parameter objects used.
+    damping : float or None
+        Damping added to the Hessian (Hessian methods).
+    member_scores : ndarray (n_train, n_members) or None
+        IPEnsemble: each member's scores (their spread is an uncertainty).
+    leverage : ndarray (n_train,) or None
+        NewtonLOO: each sample's self-influence h_i in [0, 1].
+    objective_value : float
+        J at the fitted parameters.
+    extras : dict
+        Method-specific detail (e.g. ``first_order_scores`` for NewtonLOO,
+        ``subset_indices`` for SampledHessian, solver iterations).
+    """
+
+    scores: np.ndarray
+    method: object
+    objective: object
+    damping: float = None
+    member_scores: np.ndarray = None
+    leverage: np.ndarray = None
+    objective_value: float = None
+    extras: dict = field(default_factory=dict)
+
+    sign_convention = "higher = more beneficial; negative = detrimental"
+
+
+def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="utility",
+                     sensitive_features_val=None, sample_weight=None, batch_size=4096,
+                     device="auto", random_state=None, verbose=False, return_result=False,
+                     **adapter_options):
+    """Score every training sample's influence on an objective.
+
+    ``score_i = <v, grad l(z_i; theta)>`` where the method decides ``v``; the
+    whole vector comes from one streamed pass over the training set (one matrix
+    product per chunk for linear models, one forward-mode JVP per chunk for
+    networks); no per-sample gradient matrix is ever built.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        scikit-learn ``LogisticRegression`` / ``SGDClassifier(loss="log_loss")``,
+        a skorch ``NeuralNetClassifier`` / ``NeuralNetBinaryClassifier``, or a
+        ``torch.nn.Module``. Never modified.
+    X, y : training data the estimator was fitted on (numpy, scipy.sparse, pandas).
+    X_val, y_val : validation data the objective is measured on.
+    method : str or Method, default="ip"
+        "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
+        or an instance (``IPEnsemble(n_members=5)``...).
+    objective : str or Objective, default="utility"
+        "utility", "demographic_parity", "adversarial_robustness", or an instance.
+    sensitive_features_val : array-like or None
+        The sensitive attribute of the validation rows (DemographicParity).
+    sample_weight : array-like or None
+        Weights the estimator was fitted with, so the Hessian is that of its
+        actual training objective.
+    batch_size : int, default=4096
+        Training rows per chunk: bounds memory, whatever n is.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Torch models: where to compute (default: where the parameters are).
+        Linear models are scored on the CPU in float64.
+    random_state : int, RandomState, Generator or None
+        Seeds every stochastic step (ensemble members, samplers).
+    verbose : bool, default=False
+        Show a progress bar over the scoring pass (needs tqdm).
+    return_result : bool, default=False
+        Return an :class:`InfluenceResult` instead of the bare scores.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_train,)
+        Higher = more beneficial; negative = detrimental. (Or the result object.)
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skinfluence import influence_scores
+    >>> from skinfluence.datasets import make_flipped_blobs
+    >>> d = make_flipped_blobs(random_state=0)
+    >>> model = LogisticRegression(C=100, fit_intercept=False).fit(d.X_train, d.y_train)
+    >>> scores = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test,
+    ...                           method="exact_hessian")
+    >>> worst = scores.argsort()[:10]          # the 10 most detrimental samples
+    >>> int(d.flipped[worst].sum()) >= 8        # mostly the flipped labels
+    True
+    """
+    method = resolve(method, METHODS, "method")
+    objective = resolve(objective, OBJECTIVES, "objective")
+    device = check_device(device)
+    adapter = make_adapter(estimator, device=device, **adapter_options)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    sample_weight = check_sample_weight(sample_weight, n_rows)
+    train = adapter.training_data(X, y, sample_weight)
+    if len(np.unique(train.y if not hasattr(train.y, "cpu") else train.y.cpu())) < 2:
+        raise ValueError("y contains a single class; influence needs at least two.")
+    batch_size = check_batch_size(batch_size, train.n)
+    terms = objective.terms(adapter, X_val, y_val, sensitive_features_val)
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+    ctx = Context(adapter, train, terms, batch_size, rng)
+    with _progress(verbose, train.n) as bar:
+        ctx.progress = bar
+        out = method.compute(ctx)
+    scores = _to_numpy(out.scores)
+    if not np.all(np.isfinite(scores)):
+        raise FloatingPointError(
+            "Non-finite influence scores: the Hessian is near-singular; increase damping."
+        )
+    if out.leverage is not None:
+        warn_high_leverage(_to_numpy(out.leverage))
+    result = InfluenceResult(
+        scores=scores, method=method, objective=objective, damping=out.damping,
+        member_scores=None if out.member_scores is None else _to_numpy(out.member_scores),
+        leverage=None if out.leverage is None else _to_numpy(out.leverage),
+        objective_value=adapter.objective_value(terms), extras=out.extras,
+    )
+    return result if return_result else result.scores
+
+
+def _to_numpy(a):
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def _progress(verbose, total):
+    if not verbose:
+        return nullcontext(None)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn("verbose=True needs tqdm (pip install tqdm); no progress bar shown.")
+        return nullcontext(None)
+    return tqdm(total=total, desc="scoring", unit="rows")
