@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 from scipy.special import expit, log_expit, softmax, log_softmax
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_features, check_labels, is_sparse
@@ -141,12 +141,16 @@ class LinearModelAdapter:
         """Validate training rows and attach each sample's objective multiplier c_i."""
         X = self.check_X(X, name)
         y_idx = self.encode(y, name="y" if name == "X" else f"y for {name}", n=X.shape[0])
-        weight = np.ones(X.shape[0])
+        weight = np.ones(X.shape[0]) if sample_weight is None else sample_weight.copy()
         cw = getattr(self.estimator, "class_weight", None)
-        if cw is not None:
-            weight = weight * compute_sample_weight(cw, self.classes_[y_idx])
-        if sample_weight is not None:
-            weight = weight * sample_weight
+        if cw is not None:  # as the estimator computes them: "balanced" counts sample_weight
+            labels = self.classes_[y_idx]
+            try:
+                per_class = compute_class_weight(cw, classes=self.classes_, y=labels,
+                                                 sample_weight=sample_weight)
+            except TypeError:  # scikit-learn < 1.8 ignores sample_weight here
+                per_class = compute_class_weight(cw, classes=self.classes_, y=labels)
+            weight = weight * per_class[y_idx]
         if np.all(weight == 0):
             raise ValueError("sample_weight: every training sample has zero weight.")
         weight = weight * (1.0 / X.shape[0] if self._c == "mean" else self._c)
@@ -478,8 +482,9 @@ def warn_high_leverage(leverage):
     if n_bad:
         warnings.warn(
             f"{n_bad} training sample(s) have leverage numerically 1: the model cannot fit "
-            "without them, so removing one changes the fit by more than one Newton step "
-            "can tell. Their NewtonLOO scores are finite but only lower bounds in size.",
+            "without them (no other sample constrains some direction of the parameters). "
+            "Their NewtonLOO scores use 1 - leverage clipped at 1e-8: finite and very large, "
+            "not reliable in size; inspect `leverage` on the result.",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -1,0 +1,62 @@
+"""Independent references the engine is checked against.
+
+Nothing here uses skinfluence's own derivatives: per-sample gradients come from
+torch autograd, leave-one-out changes from refitting scikit-learn, and
+objective gradients from central finite differences.
+"""
+import numpy as np
+import torch
+from scipy.stats import pearsonr, spearmanr
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+
+def exact_logistic(**kw):
+    """LogisticRegression fitted to (near) machine precision."""
+    return LogisticRegression(solver="newton-cholesky", tol=1e-14, max_iter=1000, **kw)
+
+
+def per_sample_gradients(adapter, X, y_idx):
+    """(n, P) per-sample log-loss gradients by torch autograd (float64)."""
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float64)
+    y = torch.as_tensor(y_idx)
+    K, D, d = adapter.n_outputs, adapter.n_columns, adapter.n_features
+
+    def losses(theta):
+        M = theta.reshape(K, D)
+        F = X @ M[:, :d].T + (M[:, d] if adapter.fit_intercept else 0.0)
+        if K == 1:
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                F[:, 0], y.double(), reduction="none")
+        return torch.nn.functional.cross_entropy(F, y, reduction="none")
+
+    theta = torch.as_tensor(adapter.theta)
+    return torch.autograd.functional.jacobian(losses, theta).numpy()
+
+
+def central_difference(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = h
+        g[j] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def loo_changes(estimator, X, y, objective_value, indices=None):
+    """J(theta_-i) - J(theta) by refitting a clone without each sample.
+
+    ``objective_value(model)`` evaluates J for a fitted model.
+    """
+    base = objective_value(clone(estimator).fit(X, y))
+    idx = range(len(y)) if indices is None else indices
+    out = []
+    for i in idx:
+        keep = np.ones(len(y), dtype=bool)
+        keep[i] = False
+        out.append(objective_value(clone(estimator).fit(X[keep], y[keep])) - base)
+    return np.array(out)
+
+
+def correlations(a, b):
+    return pearsonr(a, b)[0], spearmanr(a, b)[0]
