@@ -6,12 +6,16 @@ negative = detrimental.
 from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, AdversarialRobustness
 from .scoring import influence_scores, InfluenceResult
+from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "influence_scores",
     "InfluenceResult",
+    "InfluenceTrimmer",
+    "InfluenceReweighter",
+    "InfluenceRelabeler",
     "IP",
     "IPEnsemble",
     "ExactHessian",

@@ -1,0 +1,406 @@
+"""The machinery shared by the three influence meta-estimators.
+
+``BaseInfluenceEstimator`` validates, routes metadata, scores the training rows
+(:mod:`skinfluence._crossfit`), asks the subclass to act on the scores and
+refits a clone of the user's estimator. Subclasses implement ``_act`` (what to
+do with the scores) and ``_refit_data`` (the rows, labels and fit parameters of
+the final fit); everything else — delegation, routing, tags — lives here.
+"""
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils import _safe_indexing, check_random_state, get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ._base import resolve
+from ._compat import (
+    HasMethods,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    _check_method_params,
+    _check_sample_weight,
+    _estimator_has,
+    _fit_context,
+    _raise_for_params,
+    _routing_enabled,
+    routable_methods,
+)
+from ._crossfit import ScoringPlan, score_training_rows
+from .methods import METHODS, Method
+from .objectives import OBJECTIVES, DemographicParity, Objective
+
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "score")
+
+
+class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+    """Score, act, refit. Not public: use the three subclasses."""
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "method": [StrOptions(set(METHODS)), Method],
+        "objective": [StrOptions(set(OBJECTIVES)), Objective],
+        "validation": [
+            Interval(numbers.Integral, 2, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            HasMethods(["split", "get_n_splits"]),
+        ],
+        "sensitive_feature": [str, numbers.Integral, None],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # subclasses: True when ``_act`` needs class probabilities of every row
+    _needs_proba = False
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)  # the estimator is validated by its fit
+    def fit(self, X, y, *, sample_weight=None, sensitive_features=None, X_val=None, y_val=None,
+            sensitive_features_val=None, scores=None, **fit_params):
+        """Score the training samples, act on the scores, and refit the estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (numpy, scipy.sparse or pandas; never modified).
+        y : array-like of shape (n_samples,)
+            Training labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights for the estimator's fit; the influence is computed for the
+            weighted training objective. Rows of zero weight are not scored
+            (their score is NaN) and never acted on.
+        sensitive_features : array-like of shape (n_samples,), default=None
+            Binary sensitive attribute of every training row, for
+            ``objective="demographic_parity"`` (fairlearn's name; routed by
+            ``set_fit_request(sensitive_features=True)`` under metadata
+            routing). Alternatively set ``sensitive_feature=`` to a column of X.
+        X_val, y_val : validation data, default=None
+            When given, one clone is fitted on all of X and scored against
+            ``(X_val, y_val)``; ``validation`` is ignored.
+        sensitive_features_val : array-like of shape (n_val,), default=None
+            Sensitive attribute of the rows of ``X_val``.
+        scores : array-like of shape (n_samples,), default=None
+            Precomputed scores (e.g. ``scores_`` of an earlier fit on the same
+            data): no scoring is done, only the action and the refit.
+        **fit_params : dict
+            Passed to the estimator's ``fit`` (sample-aligned arrays are
+            subset with the rows of each fit). Under metadata routing, only
+            what the estimator requested.
+
+        Returns
+        -------
+        self : object
+            The fitted meta-estimator.
+        """
+        self._fit(X, y, sample_weight, sensitive_features, X_val, y_val,
+                  sensitive_features_val, scores, fit_params)
+        return self
+
+    def _fit(self, X, y, sample_weight, sensitive_features, X_val, y_val,
+             sensitive_features_val, scores, fit_params):
+        method = resolve(self.method, METHODS, "method")
+        objective = resolve(self.objective, OBJECTIVES, "objective")
+        needs_s = isinstance(objective, DemographicParity)
+        s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
+            if needs_s else None
+        X_in, y_in = X, y
+        X, y = validate_data(self, X, y, accept_sparse="csr")
+        check_classification_targets(y)
+        est_params = self._route_fit_params(X, sample_weight, fit_params)
+        sw = est_params.get("sample_weight")
+        classes = np.unique(y if sw is None else y[sw > 0])
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes (among samples with positive "
+                f"weight); got 1 class: {classes.tolist()}."
+            )
+        if s is not None and len(s) != X.shape[0]:
+            raise ValueError(f"sensitive_features has {len(s)} values, X has {X.shape[0]} rows.")
+        rng = check_random_state(self.random_state)
+        plan = ScoringPlan(X=X, y=y, fit_params=est_params, sample_weight=sw, sensitive=s)
+        if X_val is not None or y_val is not None:
+            self._explicit_validation(plan, X_val, y_val, sensitive_features_val, objective,
+                                      needs_s)
+        self._check_refit_support()
+        proba = None
+        if scores is not None:
+            scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
+            if scores.shape[0] != X.shape[0]:
+                raise ValueError(f"scores has {scores.shape[0]} values, X has {X.shape[0]} rows.")
+            if self._needs_proba and len(classes) > 2:
+                proba = self._in_sample_proba(plan, classes)
+        else:
+            scored = score_training_rows(self, plan, method, objective, rng,
+                                         want_proba=self._needs_proba and len(classes) > 2)
+            scores, proba = scored.scores, scored.proba
+        if sw is not None:
+            scores = np.where(sw > 0, scores, np.nan)
+        self.scores_ = scores
+        if not np.isfinite(scores).any():
+            import warnings
+
+            warnings.warn(f"{type(self).__name__}: no training sample could be scored; "
+                          "the estimator is refitted on the data unchanged.", RuntimeWarning)
+        self._act(scores, y, proba, sw)
+        X_fit, y_fit, params = self._refit_data(X, y, est_params)
+        self._log("refitting the estimator")
+        self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
+        self._y_fit_classes = classes
+        return self
+
+    # ------------------------------------------------------------------ pieces of fit
+    def _route_fit_params(self, X, sample_weight, fit_params):
+        """The estimator's fit parameters, sample_weight validated."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **fit_params)
+            params = dict(routed.estimator.fit)
+        else:
+            params = dict(fit_params)
+            if sample_weight is not None:
+                params["sample_weight"] = sample_weight
+        if params.get("sample_weight") is not None:
+            params["sample_weight"] = _check_sample_weight(params["sample_weight"], X)
+        return params
+
+    def _sensitive(self, X, values, objective, x_name, arg_name):
+        """The sensitive attribute of the rows of X: the argument, else a column of X."""
+        if values is not None:
+            return column_or_1d(np.asarray(values), warn=True)
+        col = self.sensitive_feature
+        if col is None and isinstance(objective, DemographicParity):
+            col = objective.sensitive_feature
+        if col is None:
+            raise ValueError(
+                f"objective={objective!r} needs the sensitive attribute: set "
+                f"sensitive_feature= (a column of {x_name}, by name or index) or pass "
+                f"fit(..., {arg_name}=s)."
+            )
+        if hasattr(X, "columns"):
+            if col in X.columns:
+                return np.asarray(X[col]).ravel()
+            if isinstance(col, numbers.Integral) and not isinstance(col, bool):
+                return np.asarray(X.iloc[:, col]).ravel()
+            raise ValueError(f"sensitive_feature={col!r} is not a column of {x_name}.")
+        if not isinstance(col, numbers.Integral):
+            raise ValueError(
+                f"sensitive_feature={col!r} is a column name, but {x_name} has no column "
+                "names; give a column index or pass a pandas DataFrame."
+            )
+        arr = X if hasattr(X, "shape") and hasattr(X, "tocsc") else np.asarray(X)
+        if hasattr(arr, "tocsc"):
+            return arr.tocsc()[:, col].toarray().ravel()
+        return arr[:, col].ravel()
+
+    def _explicit_validation(self, plan, X_val, y_val, s_val, objective, needs_s):
+        if X_val is None or y_val is None:
+            raise ValueError("Pass both X_val and y_val (or neither, to use `validation`).")
+        if needs_s:
+            plan.sensitive_val = self._sensitive(X_val, s_val, objective, "X_val",
+                                                 "sensitive_features_val")
+        plan.X_val = validate_data(self, X_val, accept_sparse="csr", reset=False)
+        plan.y_val = column_or_1d(y_val, warn=True)
+        if plan.y_val.shape[0] != plan.X_val.shape[0]:
+            raise ValueError(f"y_val has {plan.y_val.shape[0]} labels, X_val has "
+                             f"{plan.X_val.shape[0]} rows.")
+
+    def _in_sample_proba(self, plan, classes):
+        """Probabilities from a clone fitted on all rows (precomputed scores, multiclass)."""
+        model = clone(self.estimator).fit(plan.X, plan.y, **plan.fit_params)
+        P = np.zeros((plan.X.shape[0], len(classes)))
+        P[:, np.searchsorted(classes, model.classes_)] = model.predict_proba(plan.X)
+        return P
+
+    def _check_refit_support(self):
+        """Subclasses: raise early when the estimator cannot be refitted as needed."""
+
+    def _act(self, scores, y, proba, sample_weight):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _refit_data(self, X, y, params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _log(self, message):
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}")
+
+    # ------------------------------------------------------------------ resampling
+    def fit_resample(self, X, y, **params):
+        """Fit, then return the training data as the refit saw it (imbalanced-learn API).
+
+        Lets the estimator be a resampling step of an imbalanced-learn
+        ``Pipeline``, where the next step is fitted on the returned data and
+        this step is skipped at predict time.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        **params : dict
+            Passed to :meth:`fit` (``sample_weight``, ``sensitive_features``...).
+
+        Returns
+        -------
+        X_resampled : same type as X
+        y_resampled : ndarray or pandas Series (as y)
+        """
+        self.fit(X, y, **params)
+        return self._resample(X, y)
+
+    def _resample(self, X, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ delegation
+    @property
+    def classes_(self):
+        """Class labels, from the refitted estimator."""
+        return self.estimator_.classes_
+
+    def _delegate(self, name, X, params):
+        check_is_fitted(self)
+        _raise_for_params(params, self, name)
+        if _routing_enabled():
+            params = getattr(process_routing(self, name, **params).estimator, name)
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return getattr(self.estimator_, name)(X, **params)
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X, **params):
+        """Predict class labels with the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        **params : dict
+            Routed to the estimator's ``predict`` (metadata routing only).
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._delegate("predict", X, params)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Class probabilities from the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        **params : dict
+            Routed to the estimator's ``predict_proba`` (metadata routing only).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._delegate("predict_proba", X, params)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X, **params):
+        """Log class probabilities from the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        **params : dict
+            Routed to the estimator's ``predict_log_proba`` (metadata routing only).
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._delegate("predict_log_proba", X, params)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X, **params):
+        """Decision function of the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        **params : dict
+            Routed to the estimator's ``decision_function`` (metadata routing only).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        return self._delegate("decision_function", X, params)
+
+    @available_if(_estimator_has("score"))
+    def score(self, X, y, **params):
+        """The refitted estimator's ``score`` (accuracy for classifiers).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        **params : dict
+            Routed to the estimator's ``score`` (metadata routing only;
+            otherwise ``sample_weight`` is passed through).
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        if not _routing_enabled():
+            sample_weight = params.pop("sample_weight", None)
+            _raise_for_params(params, self, "score")
+            params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        else:
+            params = process_routing(self, "score", **params).estimator.score
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return self.estimator_.score(X, y, **params)
+
+    # ------------------------------------------------------------------ routing & tags
+    def get_metadata_routing(self):
+        """Metadata routing of this object: its own requests, plus the estimator's.
+
+        ``fit`` consumes ``sensitive_features`` (and the explicit validation
+        data) itself and routes the estimator's fit parameters, e.g.
+        ``sample_weight``, to it; prediction methods route to the refitted
+        estimator. With imbalanced-learn imported, ``fit_resample`` routes as
+        ``fit``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        mapping = MethodMapping().add(caller="fit", callee="fit")
+        if "fit_resample" in routable_methods():
+            mapping.add(caller="fit_resample", callee="fit")
+        for name in _PREDICT_METHODS:
+            mapping.add(caller=name, callee=name)
+        return (MetadataRouter(owner=self).add_self_request(self)
+                .add(estimator=self.estimator, method_mapping=mapping))
+
+    def _get_metadata_request(self):
+        # fit_resample consumes what fit consumes: set_fit_request covers both.
+        requests = super()._get_metadata_request()
+        fit_resample = getattr(requests, "fit_resample", None)
+        if fit_resample is not None:
+            for param, alias in requests.fit.requests.items():
+                if fit_resample.requests.get(param) is None:
+                    fit_resample.add_request(param=param, alias=alias)
+        return requests
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        return tags
+
+
+def safe_rows(X, mask):
+    """Rows of X (array, sparse matrix or DataFrame) selected by a boolean mask."""
+    return _safe_indexing(X, np.flatnonzero(mask))
+
+
+def subset_params(X, params, mask):
+    """Fit parameters with every sample-aligned array subset to the masked rows."""
+    return _check_method_params(X, params, np.flatnonzero(mask))

@@ -1,0 +1,492 @@
+"""InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler: influence scores turned into action.
+
+Each is a scikit-learn meta-estimator (like ``SelfTrainingClassifier``): it
+clones ``estimator``, scores every training sample's influence on an objective
+(higher = more beneficial; negative = detrimental), acts on the scores — drop,
+reweight or relabel the most detrimental samples — and refits a clone on the
+result (``estimator_``), to which ``predict``, ``predict_proba``,
+``decision_function`` and ``score`` delegate.
+
+Which samples are scored, and against what (``validation``):
+
+- an int k (default 5): k-fold cross-fitting. In each fold a clone trained on
+  the other k-1 folds scores those training rows against the held-out fold;
+  every sample is scored k-1 times and its scores are averaged. So every
+  sample can be acted on, and the final refit sees all samples (minus the
+  trimmed ones). Measured (issue 3): on digits with 15% flipped labels,
+  cross-fitted IP scores trimmed 85-95% true flips and gained ~1.2 accuracy
+  points, where a single 80/20 hold-out gained about 0.
+- a float f in (0, 1): a stratified hold-out of that fraction. One clone is
+  fitted on the rest and scores it; held-out samples are not scored
+  (``scores_`` NaN), never acted on, and are part of the final refit.
+- a cross-validation splitter: as for k folds, with its splits.
+- ``fit(X, y, X_val=..., y_val=...)``: one clone fitted on all of X is scored
+  against the given validation data; every sample is scored.
+"""
+import inspect
+import numbers
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+from sklearn.utils import _safe_indexing, check_random_state
+
+from ._compat import Interval
+from ._estimators_base import BaseInfluenceEstimator, subset_params
+
+__all__ = ["InfluenceTrimmer", "InfluenceReweighter", "InfluenceRelabeler", "influence_weights"]
+
+_SELECTION_CONSTRAINTS = {
+    "fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+    "threshold": [numbers.Real, None],
+}
+
+
+def _lowest(scores, fraction, threshold, n_rows):
+    """Mask of the samples to act on: the lowest ``fraction`` of rows, or all below threshold.
+
+    Unscored samples (NaN) are never selected.
+    """
+    finite = np.isfinite(scores)
+    if threshold is not None:
+        return finite & (scores < threshold)
+    n_pick = min(int(np.floor(fraction * n_rows + 1e-9)), int(finite.sum()))
+    order = np.argsort(np.where(finite, scores, np.inf), kind="stable")
+    mask = np.zeros(len(scores), dtype=bool)
+    mask[order[:n_pick]] = True
+    return mask
+
+
+def _active(sample_weight, n):
+    return np.ones(n, dtype=bool) if sample_weight is None else sample_weight > 0
+
+
+class InfluenceTrimmer(BaseInfluenceEstimator):
+    """Drop the training samples most detrimental to an objective, then refit.
+
+    Scores every training sample's influence on ``objective`` with
+    ``method`` (higher = more beneficial, negative = detrimental), removes the
+    lowest-scoring ``fraction`` of samples (or every sample scoring below
+    ``threshold``) and refits a clone of ``estimator`` on the rest. See the
+    module docstring for how ``validation`` chooses what each sample is
+    scored against. Trimming never removes every sample of a class: if it
+    would, the best-scoring sample of that class is kept.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A classifier supported by :func:`skinfluence.influence_scores`
+        (``LogisticRegression``, ``SGDClassifier(loss="log_loss")``, torch /
+        skorch models). Cloned, never modified.
+    method : str or Method, default="ip"
+        "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
+        or an instance such as ``IPEnsemble(n_members=5)`` (tunable:
+        ``method__n_members``).
+    objective : str or Objective, default="utility"
+        "utility" (validation log-loss), "demographic_parity",
+        "adversarial_robustness", or an instance.
+    fraction : float in [0, 1), default=0.05
+        Share of the training samples to drop (ignored when ``threshold`` is set).
+    threshold : float or None, default=None
+        Drop every sample scoring below it instead.
+    validation : int, float or CV splitter, default=5
+        k-fold cross-fitting (int), stratified hold-out fraction (float) or
+        a splitter; overridden by ``X_val, y_val`` given to :meth:`fit`.
+    sensitive_feature : str, int or None, default=None
+        Column of X (name for a DataFrame, or index) holding the binary
+        sensitive attribute for ``objective="demographic_parity"``; or pass
+        ``fit(X, y, sensitive_features=s)``. The column stays a feature.
+    batch_size : int, default=4096
+        Training rows per chunk of the scoring pass (bounds memory).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the splits and any stochastic method.
+    verbose : int, default=0
+        1: one line per fitted split; 2: also a progress bar per scoring pass.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        Clone of ``estimator`` refitted on the kept samples.
+    scores_ : ndarray of shape (n_samples,)
+        Influence score of every training sample (mean over the models that
+        scored it); higher = more beneficial. NaN: not scored (held out, or
+        zero sample weight).
+    support_ : ndarray of bool, shape (n_samples,)
+        True for the samples kept.
+    sample_indices_ : ndarray of shape (n_kept,)
+        Indices of the kept samples (imbalanced-learn's name).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (of ``estimator_``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit (pandas input only).
+
+    See Also
+    --------
+    InfluenceReweighter : turn the scores into sample weights instead.
+    InfluenceRelabeler : flip the labels of the most detrimental samples.
+    skinfluence.influence_scores : the scores alone.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import scale
+    >>> from skinfluence import InfluenceTrimmer
+    >>> from skinfluence.datasets import flip_labels
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> y_noisy, flipped = flip_labels(y, 0.1, random_state=0)
+    >>> trimmer = InfluenceTrimmer(LogisticRegression(), fraction=0.1, random_state=0)
+    >>> trimmer.fit(scale(X), y_noisy)
+    InfluenceTrimmer(estimator=LogisticRegression(), fraction=0.1, random_state=0)
+    >>> int((~trimmer.support_).sum())              # 10% of 569 samples dropped
+    56
+    >>> bool(flipped[~trimmer.support_].mean() > 0.5)  # mostly the flipped labels
+    True
+    """
+
+    _parameter_constraints = {**BaseInfluenceEstimator._parameter_constraints,
+                              **_SELECTION_CONSTRAINTS}
+
+    def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
+                 threshold=None, validation=5, sensitive_feature=None, batch_size=4096,
+                 random_state=None, verbose=0):
+        self.estimator = estimator
+        self.method = method
+        self.objective = objective
+        self.fraction = fraction
+        self.threshold = threshold
+        self.validation = validation
+        self.sensitive_feature = sensitive_feature
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _act(self, scores, y, proba, sample_weight):
+        active = _active(sample_weight, len(y))
+        drop = _lowest(scores, self.fraction, self.threshold, int(active.sum()))
+        for c in np.unique(y[active]):  # keep at least one sample of every class
+            members = active & (y == c)
+            if not (members & ~drop).any():
+                cand = np.flatnonzero(members & drop)
+                drop[cand[np.argmax(scores[cand])]] = False
+        self.support_ = ~drop
+        self.sample_indices_ = np.flatnonzero(self.support_)
+        self._log(f"trimming {int(drop.sum())} of {len(y)} samples")
+
+    def _refit_data(self, X, y, params):
+        idx = self.sample_indices_
+        return _safe_indexing(X, idx), y[idx], subset_params(X, params, self.support_)
+
+    def _resample(self, X, y):
+        return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
+
+
+class InfluenceRelabeler(BaseInfluenceEstimator):
+    """Flip the labels of the training samples most detrimental to an objective, then refit.
+
+    The lowest-scoring ``fraction`` of samples (or those below ``threshold``)
+    get a new label: the other class for binary problems; for multiclass
+    problems the class a model finds most probable among the others, with
+    probabilities from the model that held the sample out (cross-fitting) or
+    from the scoring model (hold-out / explicit validation data). Relabeling
+    never leaves a class without samples. Parameters are those of
+    :class:`InfluenceTrimmer`.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Supported classifier (see :class:`InfluenceTrimmer`); multiclass
+        problems need ``predict_proba``.
+    method : str or Method, default="ip"
+    objective : str or Objective, default="utility"
+    fraction : float in [0, 1), default=0.05
+        Share of the training samples to relabel (ignored when ``threshold`` is set).
+    threshold : float or None, default=None
+        Relabel every sample scoring below it instead.
+    validation : int, float or CV splitter, default=5
+    sensitive_feature : str, int or None, default=None
+    batch_size : int, default=4096
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        Clone of ``estimator`` refitted on the relabeled data.
+    scores_ : ndarray of shape (n_samples,)
+        Influence scores; higher = more beneficial; NaN where not scored.
+    relabeled_ : ndarray of bool, shape (n_samples,)
+        True for the samples whose label was changed.
+    y_relabeled_ : ndarray of shape (n_samples,)
+        The labels the estimator was refitted on.
+    classes_, n_features_in_, feature_names_in_ :
+        As for :class:`InfluenceTrimmer`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import scale
+    >>> from skinfluence import InfluenceRelabeler
+    >>> from skinfluence.datasets import flip_labels
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> y_noisy, flipped = flip_labels(y, 0.1, random_state=0)
+    >>> relabeler = InfluenceRelabeler(LogisticRegression(), fraction=0.05, random_state=0)
+    >>> _ = relabeler.fit(scale(X), y_noisy)
+    >>> int(relabeler.relabeled_.sum())
+    28
+    >>> int((relabeler.y_relabeled_ == y).sum()) > int((y_noisy == y).sum())  # labels repaired
+    True
+    """
+
+    _parameter_constraints = {**BaseInfluenceEstimator._parameter_constraints,
+                              **_SELECTION_CONSTRAINTS}
+    _needs_proba = True
+
+    def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
+                 threshold=None, validation=5, sensitive_feature=None, batch_size=4096,
+                 random_state=None, verbose=0):
+        self.estimator = estimator
+        self.method = method
+        self.objective = objective
+        self.fraction = fraction
+        self.threshold = threshold
+        self.validation = validation
+        self.sensitive_feature = sensitive_feature
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _act(self, scores, y, proba, sample_weight):
+        active = _active(sample_weight, len(y))
+        flip = _lowest(scores, self.fraction, self.threshold, int(active.sum()))
+        classes = np.unique(y[active])
+        y_idx = np.searchsorted(classes, y)
+        if len(classes) == 2:
+            new_idx = 1 - y_idx
+        else:
+            if proba is None:
+                raise ValueError(
+                    f"{type(self.estimator).__name__} has no predict_proba; multiclass "
+                    "relabeling needs class probabilities to choose the new label."
+                )
+            P = np.nan_to_num(proba[:, :len(classes)], nan=-1.0)
+            P[np.arange(len(y)), np.clip(y_idx, 0, len(classes) - 1)] = -np.inf
+            new_idx = np.argmax(P, axis=1)
+        while True:  # never leave a class without samples
+            final = np.where(flip, new_idx, y_idx)
+            empty = [c for c in range(len(classes)) if not np.any(active & (final == c))]
+            if not empty:
+                break
+            cand = np.flatnonzero(flip & (y_idx == empty[0]))
+            flip[cand[np.argmax(scores[cand])]] = False
+        self.relabeled_ = flip
+        y_new = np.asarray(y).copy()
+        y_new[flip] = classes[new_idx[flip]]
+        self.y_relabeled_ = y_new
+        self._log(f"relabeling {int(flip.sum())} of {len(y)} samples")
+
+    def _refit_data(self, X, y, params):
+        return X, self.y_relabeled_, params
+
+    def _resample(self, X, y):
+        if hasattr(y, "index") and hasattr(y, "name"):  # pandas Series: keep its index
+            return X, type(y)(self.y_relabeled_, index=y.index, name=y.name)
+        return X, self.y_relabeled_.copy()
+
+
+def influence_weights(scores, *, clip=3.0, temperature=1.0, scale=4.0, max_weight=2.0):
+    """Turn influence scores into sample weights (METHODS.md, "Reweight").
+
+    ``s~ = (s - mean) / std``, clipped to ``[-clip, clip]``; ``w = softmax(s~ /
+    temperature)``; ``w <- clip(n * scale * w, 0, max_weight)``. NaN scores
+    (unscored samples) get the weight of an average score (``s~ = 0``).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,)
+        Higher = more beneficial.
+    clip : float or None, default=3.0
+        None: no clipping (the paper code; heavy-tailed scores then put almost
+        all the weight on a few samples).
+    temperature, scale : float, default=1.0, 4.0
+    max_weight : float or None, default=2.0
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfluence.estimators import influence_weights
+    >>> influence_weights(np.array([-10.0, 0.0, 0.1, 0.2])).round(2)
+    array([0.51, 2.  , 2.  , 2.  ])
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(s)
+    w = np.ones(len(s))
+    if not finite.any():
+        return w
+    sf = s[finite]
+    std = sf.std()
+    z = (sf - sf.mean()) / std if std > 0 else np.zeros_like(sf)
+    if clip is not None:
+        z = np.clip(z, -clip, clip)
+    n_f = len(sf)
+    w[finite] = n_f * scale * softmax(z / temperature)
+    w[~finite] = n_f * scale * np.exp(-logsumexp(z / temperature))
+    if max_weight is not None:
+        w = np.minimum(w, max_weight)
+    return w
+
+
+def _systematic_resample(weights, rng):
+    """Indices drawn in proportion to ``weights``, n of them, with minimal variance.
+
+    Systematic resampling: each row appears floor or ceil of ``n w_i / sum w``
+    times; one uniform offset from ``rng``.
+    """
+    n = len(weights)
+    cdf = np.cumsum(weights) / weights.sum()
+    points = (rng.uniform() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(cdf, points, side="right"), n - 1)
+
+
+class InfluenceReweighter(BaseInfluenceEstimator):
+    """Refit with sample weights derived from influence scores.
+
+    Scores as :class:`InfluenceTrimmer` does, then turns them into weights
+    (:func:`influence_weights`: standardise, clip at ``+-clip``, softmax with
+    ``temperature``, ``n * scale * w`` clipped to ``max_weight``) and refits
+    ``estimator`` with them as ``sample_weight`` (multiplied by any
+    ``sample_weight`` given to fit). The ``clip`` guard matters: influence
+    scores are heavy-tailed and, unclipped, the softmax can put nearly all
+    weight on a handful of samples (22% accuracy measured on Adult robustness
+    scores; 84.7% clipped at 3). ``near_zero_share_`` reports the share of
+    weights below 0.1.
+
+    The estimator's ``fit`` must accept the weights (``sample_weight`` or the
+    keyword named by ``sample_weight_name``); others get a clear error.
+
+    In an imbalanced-learn ``Pipeline`` (:meth:`fit_resample`), weights cannot
+    travel (imblearn passes only X and y on), so the returned data is a
+    weighted resample instead: n rows drawn by systematic resampling with
+    probabilities proportional to the weights (each row appears floor or ceil
+    of n times its weight share; seeded by ``random_state``), whose
+    unweighted fit matches the weighted one in expectation.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Supported classifier whose ``fit`` takes sample weights.
+    method : str or Method, default="ip"
+    objective : str or Objective, default="utility"
+    clip : float or None, default=3.0
+        Clip the standardised scores to ``[-clip, clip]``; None: no clipping.
+    temperature : float, default=1.0
+        Softmax temperature (higher: flatter weights).
+    scale : float, default=4.0
+        Weights are ``n * scale * softmax``, so their mean before the
+        ``max_weight`` clip is ``scale``.
+    max_weight : float or None, default=2.0
+        Upper clip of the weights.
+    sample_weight_name : str, default="sample_weight"
+        Keyword of ``estimator.fit`` that receives the weights.
+    validation : int, float or CV splitter, default=5
+    sensitive_feature : str, int or None, default=None
+    batch_size : int, default=4096
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        Clone of ``estimator`` refitted with the weights.
+    scores_ : ndarray of shape (n_samples,)
+        Influence scores; higher = more beneficial; NaN where not scored.
+    weights_ : ndarray of shape (n_samples,)
+        The influence weights (before multiplying by a given ``sample_weight``).
+    near_zero_share_ : float
+        Share of the weights below 0.1.
+    sample_indices_ : ndarray of shape (n_samples,)
+        Rows of the weighted resample returned by :meth:`fit_resample`.
+    classes_, n_features_in_, feature_names_in_ :
+        As for :class:`InfluenceTrimmer`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import scale
+    >>> from skinfluence import InfluenceReweighter
+    >>> from skinfluence.datasets import flip_labels
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> y_noisy, flipped = flip_labels(y, 0.1, random_state=0)
+    >>> reweighter = InfluenceReweighter(LogisticRegression(), random_state=0)
+    >>> _ = reweighter.fit(scale(X), y_noisy)
+    >>> bool(reweighter.weights_[flipped].mean() < reweighter.weights_[~flipped].mean())
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseInfluenceEstimator._parameter_constraints,
+        "clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "scale": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_weight": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "sample_weight_name": [str],
+    }
+
+    def __init__(self, estimator, *, method="ip", objective="utility", clip=3.0,
+                 temperature=1.0, scale=4.0, max_weight=2.0, sample_weight_name="sample_weight",
+                 validation=5, sensitive_feature=None, batch_size=4096, random_state=None,
+                 verbose=0):
+        self.estimator = estimator
+        self.method = method
+        self.objective = objective
+        self.clip = clip
+        self.temperature = temperature
+        self.scale = scale
+        self.max_weight = max_weight
+        self.sample_weight_name = sample_weight_name
+        self.validation = validation
+        self.sensitive_feature = sensitive_feature
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_refit_support(self):
+        try:
+            params = inspect.signature(self.estimator.fit).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins
+            params = {}
+        if self.sample_weight_name not in params:
+            raise TypeError(
+                f"InfluenceReweighter refits with sample weights, but "
+                f"{type(self.estimator).__name__}.fit has no {self.sample_weight_name!r} "
+                "parameter. Use an estimator whose fit accepts sample weights, set "
+                "sample_weight_name= to the keyword it uses, or use InfluenceTrimmer."
+            )
+
+    def _act(self, scores, y, proba, sample_weight):
+        w = influence_weights(scores, clip=self.clip, temperature=self.temperature,
+                              scale=self.scale, max_weight=self.max_weight)
+        self.weights_ = w
+        scored = np.isfinite(scores)
+        self.near_zero_share_ = float(np.mean(w[scored] < 0.1)) if scored.any() else 0.0
+        total = w if sample_weight is None else w * sample_weight
+        rng = check_random_state(self.random_state)
+        self.sample_indices_ = np.sort(_systematic_resample(total, rng))
+        self._log(f"weights in [{w.min():.3g}, {w.max():.3g}], "
+                  f"{self.near_zero_share_:.1%} below 0.1")
+
+    def _refit_data(self, X, y, params):
+        params = dict(params)
+        base = params.pop(self.sample_weight_name, None)
+        params[self.sample_weight_name] = self.weights_ if base is None else self.weights_ * base
+        return X, y, params
+
+    def _resample(self, X, y):
+        return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
