@@ -89,3 +89,83 @@ def make_flipped_moons(*, random_state=42):
     flipped[chosen] = True
     return Bunch(X_train=X, y_train=np.where(flipped, 1 - y, y), X_test=X_test, y_test=y_test,
                  flipped=flipped, y_train_clean=y)
+
+
+_ADULT_NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+_ADULT_CATEGORICAL = ["workclass", "marital_status", "occupation", "relationship", "race",
+                      "sex", "native_country"]
+_ADULT_SENSITIVE = {"sex": ("Male", "sex: 1 = Male, 0 = Female"),
+                    "race": ("White", "race: 1 = White, 0 = any other")}
+
+
+def load_adult(*, sensitive="sex", as_frame=False, dropna=True):
+    """UCI Adult (census income): predict income > 50K, with a sensitive attribute.
+
+    A compressed copy ships with skinfluence (``skinfluence/data/adult.csv.gz``;
+    UCI Machine Learning Repository, Becker & Kohavi 1996, CC BY 4.0; see
+    ``skinfluence/data/README_adult.txt`` for provenance and changes). The
+    original train/test split is kept: 30,162 / 15,060 rows once rows with
+    unknown values are dropped. Needs pandas.
+
+    Parameters
+    ----------
+    sensitive : {"sex", "race"}, default="sex"
+        Attribute returned as ``s_train`` / ``s_test``, binarised: sex 1 = Male;
+        race 1 = White. It stays among the features.
+    as_frame : bool, default=False
+        False: ``X_*`` are float64 arrays, numeric columns as they are plus
+        one-hot categorical columns (``feature_names``; the redundant
+        ``education`` text column is left out). Scale before fitting a linear
+        model. True: ``X_*`` are DataFrames of the raw columns.
+    dropna : bool, default=True
+        Drop rows with an unknown ("?") value.
+
+    Returns
+    -------
+    data : Bunch
+        ``X_train, y_train, X_test, y_test`` (y: 1 = income > 50K),
+        ``s_train, s_test`` (0/1), ``feature_names``, ``sensitive_description``,
+        ``frame`` (all rows, raw columns, with a ``split`` column).
+
+    Examples
+    --------
+    >>> from skinfluence.datasets import load_adult
+    >>> d = load_adult()
+    >>> d.X_train.shape[0], d.X_test.shape[0]
+    (30162, 15060)
+    >>> round(float(d.y_train.mean()), 3), round(float(d.s_train.mean()), 3)
+    (0.249, 0.676)
+    """
+    import importlib.resources
+
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("load_adult needs pandas (pip install pandas).") from exc
+    if sensitive not in _ADULT_SENSITIVE:
+        raise ValueError(f"sensitive must be one of {sorted(_ADULT_SENSITIVE)}, got {sensitive!r}.")
+    ref = importlib.resources.files("skinfluence") / "data" / "adult.csv.gz"
+    with importlib.resources.as_file(ref) as path:
+        frame = pd.read_csv(path, compression="gzip")
+    if dropna:
+        frame = frame.dropna().reset_index(drop=True)
+    y = (frame["income"] == ">50K").to_numpy().astype(np.int64)
+    privileged, description = _ADULT_SENSITIVE[sensitive]
+    s = (frame[sensitive] == privileged).to_numpy().astype(np.int64)
+    raw = frame[_ADULT_NUMERIC[:1] + ["workclass", "education", "education_num",
+                                      "marital_status", "occupation", "relationship", "race",
+                                      "sex"] + _ADULT_NUMERIC[2:] + ["native_country"]]
+    if as_frame:
+        X, names = raw, list(raw.columns)
+    else:
+        encoded = pd.get_dummies(frame[_ADULT_NUMERIC + _ADULT_CATEGORICAL],
+                                 columns=_ADULT_CATEGORICAL, dtype=np.float64)
+        X, names = encoded.to_numpy(dtype=np.float64), list(encoded.columns)
+    train = (frame["split"] == "train").to_numpy()
+
+    def rows(a, mask):
+        return a[mask].reset_index(drop=True) if hasattr(a, "iloc") else a[mask]
+
+    return Bunch(X_train=rows(X, train), y_train=y[train], X_test=rows(X, ~train),
+                 y_test=y[~train], s_train=s[train], s_test=s[~train], feature_names=names,
+                 sensitive_description=description, frame=frame)
