@@ -13,13 +13,14 @@ import sys
 import numpy as np
 
 
-def demo(output=None, random_state=0, out=sys.stdout):
+def demo(output=None, random_state=0, out=None):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     from . import influence_scores
     from .datasets import make_flipped_blobs
 
+    out = sys.stdout if out is None else out
     d = make_flipped_blobs(random_state=random_state)
     model = LogisticRegression(C=100, fit_intercept=False).fit(d.X_train, d.y_train)
     print("skinfluence demo: paper 1's blobs, 150 training samples, 10 labels flipped;\n"
