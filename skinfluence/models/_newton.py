@@ -42,7 +42,9 @@ class NewtonLOOPass:
         L_inv = solve_triangular(L, np.eye(L.shape[0]), lower=True)
         self.second_order = bool(second_order)
         if self.second_order:
-            Q = L_inv @ adapter.objective_hessian(terms, batch_size=batch_size) @ L_inv.T
+            curvature = adapter.objective_hessian(terms, batch_size=batch_size)
+            curvature -= adapter.training_hessian_derivative(train, self.u, batch_size=batch_size)
+            Q = L_inv @ curvature @ L_inv.T
             self.lam, E = eigh((Q + Q.T) / 2)
             self.T = E.T @ L_inv
         else:
@@ -79,6 +81,11 @@ class NewtonLOOPass:
         if self.second_order:
             N = np.einsum("nkr,r,nlr->nkl", Yt, self.lam, Yt)
             score += 0.5 * c ** 2 * np.einsum("nk,nkl,nl->n", m, N, m)
+            # the step error involves the third derivative of F - c_i l_i: take
+            # sample i's own part back out of D_u H (U_i^T dtheta_i = c_i B_i m_i)
+            step_logits = c[:, None] * np.einsum("nkl,nl->nk", B, m)
+            dS = adapter.curvature_derivative(P, Zv / self.c_total)
+            score += 0.5 * c * np.einsum("nk,nkl,nl->n", step_logits, dS, step_logits)
         out_score[:] = score
         out_leverage[:] = lev
 
