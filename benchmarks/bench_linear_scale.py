@@ -59,7 +59,6 @@ def ip_at_scale(n=1_000_000, d=100):
     print(f"  X is {size / 2**20:.0f} MiB; peak traced allocation during IP "
           f"{peak / 2**20:.1f} MiB = {peak / size:.3f} x X (target < 2); process max-RSS "
           f"growth over predict_proba + IP {(rss1 - rss0) / 2**10:.0f} MiB")
-    del X
 
 
 def exact_at_d1000(n=100_000, d=1000):

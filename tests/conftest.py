@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler

@@ -18,7 +18,7 @@ adapter only through this protocol (``LinearModelAdapter`` is the reference):
 - ``score_pass(train, thetas, directions, batch_size=, progress=)`` -> (n, M):
   member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one streamed pass.
 """
-from .linear import LinearModelAdapter, SUPPORTED, _unsupported_message
+from .linear import LinearModelAdapter, _unsupported_message
 
 __all__ = ["make_adapter", "LinearModelAdapter"]
 

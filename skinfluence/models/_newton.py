@@ -91,7 +91,7 @@ class NewtonLOOPass:
 
     def dtheta(self, adapter, train, i):
         """dtheta_i for one sample, from the same formulas (used by the exactness test)."""
-        K, D = self._K, self._D
+        K = self._K
         a = train.X[i:i + 1]
         a = np.asarray(a.todense()) if hasattr(a, "todense") else a
         if adapter.fit_intercept:

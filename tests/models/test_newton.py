@@ -168,7 +168,8 @@ def _faithfulness(X_tr, y_tr, X_val, y_val, C):
     terms = Utility().terms(a, X_val, y_val)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        actual = loo_changes(est, X_tr, y_tr, lambda m: LinearModelAdapter(m).objective_value(terms))
+        actual = loo_changes(est, X_tr, y_tr,
+                             lambda m: LinearModelAdapter(m).objective_value(terms))
     newton = influence_scores(model, X_tr, y_tr, X_val, y_val, method="newton_loo")
     exact = influence_scores(model, X_tr, y_tr, X_val, y_val, method="exact_hessian")
     return correlations(newton, actual)[0], correlations(exact / len(y_tr), actual)[0]
