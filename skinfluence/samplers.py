@@ -4,7 +4,7 @@ A sampler returns ``(indices, omega)`` such that ``sum_s omega_s * hess l_s``
 estimates the mean per-sample Hessian without bias.
 """
 import numpy as np
-from sklearn.cluster import KMeans
+from sklearn.cluster import MiniBatchKMeans
 
 from ._base import ParamsObject
 
@@ -34,9 +34,10 @@ class RandomSampler(Sampler):
 class FeatureSampler(Sampler):
     """Stratified by k-means clusters of the feature representation.
 
-    Clusters of X (linear models) or of the penultimate-layer embedding (nets);
-    allocation proportional to cluster size, uniform within a cluster, each
-    drawn sample weighted ``N_h / (n m_h)``.
+    Clusters of X (linear models) or of the penultimate-layer embedding (nets),
+    by mini-batch k-means (full k-means took 65x the full Hessian's build time
+    at n = 200,000, d = 200); allocation proportional to cluster size, uniform
+    within a cluster, each drawn sample weighted ``N_h / (n m_h)``.
 
     Parameters
     ----------
@@ -51,7 +52,8 @@ class FeatureSampler(Sampler):
     def sample(self, adapter, train, m, rng):
         emb = adapter.embedding(train.X)
         k = int(min(self.n_clusters, m, train.n))
-        labels = KMeans(k, n_init=1, random_state=rng.integers(2**31 - 1)).fit_predict(emb)
+        labels = MiniBatchKMeans(k, n_init=1, batch_size=2048,
+                                 random_state=rng.integers(2**31 - 1)).fit_predict(emb)
         sizes = np.bincount(labels, minlength=k)
         alloc = np.maximum(1, np.floor(m * sizes / train.n)).astype(int)
         alloc = np.minimum(alloc, sizes)
