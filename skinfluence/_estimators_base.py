@@ -105,7 +105,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
              sensitive_features_val, scores, fit_params):
         method = resolve(self.method, METHODS, "method")
         objective = resolve(self.objective, OBJECTIVES, "objective")
-        needs_s = isinstance(objective, DemographicParity)
+        needs_s = isinstance(objective, DemographicParity) and scores is None
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
         X_in, y_in = X, y
@@ -150,7 +150,6 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
         self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
-        self._y_fit_classes = classes
         return self
 
     # ------------------------------------------------------------------ pieces of fit
