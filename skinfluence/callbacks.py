@@ -95,9 +95,10 @@ class Snapshots(Callback):
         if not isinstance(self.n_snapshots, numbers.Integral) or self.n_snapshots < 1:
             raise ValueError(f"n_snapshots must be a positive int, got {self.n_snapshots!r}.")
         self.snapshots_ = []
-        self._run_start = 0
-        self._plan = set()
-        self._lr = None
+        self._run_start_ = 0
+        self._plan_ = set()
+        self._lr_ = None
+        self._run_taken_ = 0
         return self
 
     @property
@@ -109,30 +110,30 @@ class Snapshots(Callback):
             self.initialize()
         if not self.keep_previous:
             self.snapshots_ = []
-        self._run_start = len(net.history)
-        self._run_taken = 0
+        self._run_start_ = len(net.history)
+        self._run_taken_ = 0
         E, n = int(net.max_epochs), int(self.n_snapshots)
-        self._plan = {math.ceil((k + 1) * E / n) for k in range(n)} - {0}
+        self._plan_ = {math.ceil((k + 1) * E / n) for k in range(n)} - {0}
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         opt = getattr(net, "optimizer_", None)
-        self._lr = float(opt.param_groups[0]["lr"]) if opt is not None else None
+        self._lr_ = float(opt.param_groups[0]["lr"]) if opt is not None else None
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        if len(net.history) - self._run_start in self._plan:
+        if len(net.history) - self._run_start_ in self._plan_:
             self._take(net)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         epoch = len(net.history)
-        if epoch == self._run_start:
+        if epoch == self._run_start_:
             return  # no epoch ran
         if not self.snapshots_ or self.snapshots_[-1].epoch != epoch:
-            if self._run_taken >= self.n_snapshots:  # ran past max_epochs: keep n per run
+            if self._run_taken_ >= self.n_snapshots:  # ran past max_epochs: keep n per run
                 self.snapshots_.pop(-1)
-                self._run_taken -= 1
+                self._run_taken_ -= 1
             self._take(net)
 
     def _take(self, net):
         state = {k: _host_copy(v) for k, v in net.module_.state_dict().items()}
-        self.snapshots_.append(Snapshot(len(net.history), self._lr, state))
-        self._run_taken += 1
+        self.snapshots_.append(Snapshot(len(net.history), self._lr_, state))
+        self._run_taken_ += 1
