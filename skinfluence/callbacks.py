@@ -82,7 +82,7 @@ class Snapshots(Callback):
     >>> net = NeuralNetClassifier(torch.nn.Linear(2, 2), criterion=torch.nn.CrossEntropyLoss,
     ...                           max_epochs=10, train_split=None, verbose=0,
     ...                           callbacks=[Snapshots(n_snapshots=5)]).fit(X, y)
-    >>> snaps = net.callbacks_[-1][1].snapshots_
+    >>> snaps = Snapshots.find(net).snapshots_
     >>> [s.epoch for s in snaps], str(snaps[-1].state["weight"].device)
     ([2, 4, 6, 8, 10], 'cpu')
     """
@@ -100,6 +100,12 @@ class Snapshots(Callback):
         self._lr_ = None
         self._run_taken_ = 0
         return self
+
+    @staticmethod
+    def find(net):
+        """The ``Snapshots`` callback of an initialised skorch net, or None."""
+        found = [cb for _, cb in getattr(net, "callbacks_", []) if isinstance(cb, Snapshots)]
+        return found[0] if found else None
 
     @property
     def nbytes_(self):

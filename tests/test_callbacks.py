@@ -243,3 +243,24 @@ def test_checkpoint_errors_name_what_is_missing():
         influence_scores(pair, X, y, X, y, method=IPEnsemble(checkpoints=[]))
     with pytest.raises(ValueError, match="members must be"):
         influence_scores(pair, X, y, X, y, method=IPEnsemble(members="snapshots"))
+
+
+def test_trimmer_with_checkpoint_ensemble_in_a_pipeline_and_grid_search():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from skinfluence import InfluenceTrimmer
+
+    X, y = _data(n=90)
+    net = _net(n_snapshots=3, max_epochs=6)
+    trimmer = InfluenceTrimmer(net, method=IPEnsemble(members="checkpoints"), fraction=0.1,
+                               validation=3, random_state=0)
+    to32 = FunctionTransformer(lambda Z: np.asarray(Z, dtype=np.float32))
+    pipe = make_pipeline(StandardScaler(), to32, trimmer).fit(X, y)
+    fitted = pipe[-1]
+    assert int((~fitted.support_).sum()) == 9
+    assert _epochs(fitted.estimator_) == [2, 4, 6]  # the refit recorded its own snapshots
+    assert not hasattr(dict(net.callbacks)["snapshots"], "snapshots_")  # caller's untouched
+    grid = GridSearchCV(pipe, {"influencetrimmer__fraction": [0.05, 0.1]}, cv=2).fit(X, y)
+    assert grid.best_params_["influencetrimmer__fraction"] in (0.05, 0.1)

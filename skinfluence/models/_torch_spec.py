@@ -241,11 +241,9 @@ def _skorch_spec(net, device, loss, weight_decay, classes):
     nonlin = net._get_predict_nonlinearity()
     from ..callbacks import Snapshots
 
-    snaps = [cb for _, cb in getattr(net, "callbacks_", []) if isinstance(cb, Snapshots)]
     return NetSpec(_private_module(net.module_, device),
                    _private_criterion(net.criterion_).to(device), kind, nonlin,
-                   _check_classes(classes, kind), decay, "skorch",
-                   snaps[0] if snaps else None)
+                   _check_classes(classes, kind), decay, "skorch", Snapshots.find(net))
 
 
 def _check_classes(classes, kind):

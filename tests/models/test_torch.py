@@ -543,3 +543,24 @@ def test_cuda_scores_match_cpu(method, tabular):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-5 * np.abs(cpu).max())
     else:
         assert np.all(np.isfinite(gpu))
+
+
+def test_influence_trimmer_around_a_skorch_net_in_a_pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from skinfluence import InfluenceTrimmer
+    from skinfluence.datasets import flip_labels
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 4)).astype("float32")
+    y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+    y_noisy, flipped = flip_labels(y, 0.1, random_state=0)
+    net = NeuralNetClassifier(mlp(4, 2), criterion=nn.CrossEntropyLoss, max_epochs=30, lr=0.1,
+                              batch_size=64, train_split=None, verbose=0)
+    pipe = make_pipeline(StandardScaler(), FunctionTransformer(lambda Z: Z.astype("float32")),
+                         InfluenceTrimmer(net, fraction=0.1, validation=3, random_state=0))
+    pipe.fit(X, y_noisy)
+    dropped = ~pipe[-1].support_
+    assert dropped.sum() == 24
+    assert flipped[dropped].mean() > 3 * flipped.mean()  # mostly the flipped labels
