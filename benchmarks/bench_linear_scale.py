@@ -11,30 +11,13 @@ allocations during the call, and the process's peak RSS growth.
 Run: ``.venv/bin/python benchmarks/bench_linear_scale.py``
 """
 import resource
-import time
-import tracemalloc
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from skinfluence import influence_scores
 
-
-def best_time(fn, repeats=3):
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def peak_memory(fn):
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
+from _measure import best_time, peak_memory
 
 
 def make(n, d, seed=0):

@@ -7,8 +7,6 @@ actual change of validation log-loss is compared with each method's estimate.
 Run: ``.venv/bin/python benchmarks/bench_newton_loo.py [--cost]``
 """
 import argparse
-import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -21,6 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from skinfluence import Utility, influence_scores
 from skinfluence.datasets import flip_labels
 from skinfluence.models.linear import LinearModelAdapter
+
+from _measure import best_time, peak_memory
 
 
 def dataset(name, seed=0):
@@ -95,18 +95,10 @@ def cost(n=100_000, d=100, repeats=3):
     model = LogisticRegression(C=1.0).fit(X, y)
     out = {}
     for method in ("exact_hessian", "newton_loo"):
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            influence_scores(model, X, y, X_val, y_val, method=method)
-            times.append(time.perf_counter() - t)
-        tracemalloc.start()
-        influence_scores(model, X, y, X_val, y_val, method=method)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        out[method] = (min(times), peak)
-        print(f"{method}: best of {repeats} {min(times):.3f} s, peak traced memory "
-              f"{peak / 2**20:.1f} MiB (X itself: {X.nbytes / 2**20:.0f} MiB)")
+        run = (lambda m=method: influence_scores(model, X, y, X_val, y_val, method=m))
+        out[method] = (best_time(run, repeats), peak_memory(run))
+        print(f"{method}: best of {repeats} {out[method][0]:.3f} s, peak traced memory "
+              f"{out[method][1] / 2**20:.1f} MiB (X itself: {X.nbytes / 2**20:.0f} MiB)")
     print(f"NewtonLOO / ExactHessian time: {out['newton_loo'][0] / out['exact_hessian'][0]:.2f}")
 
 

@@ -6,7 +6,6 @@ fraction, 20 seeds: Spearman of the sampled-Hessian scores with ExactHessian's
 
 Run: ``.venv/bin/python benchmarks/bench_samplers.py`` (table) and ``... --cost`` (build time)
 """
-import time
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -18,6 +17,8 @@ from skinfluence import SampledHessian, influence_scores
 from skinfluence.datasets import flip_labels
 from skinfluence.models.linear import LinearModelAdapter
 from skinfluence.samplers import SAMPLERS
+
+from _measure import best_time
 
 
 def data(name):
@@ -34,15 +35,6 @@ def data(name):
     return X[:n], y_tr, X[n:], y[n:]
 
 
-def build_time(fn, repeats=5):
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main(seeds=20):
     print("| data | n | P | sampler | subset | Spearman mean | std | worst | "
           "H build time / full |")
@@ -53,7 +45,7 @@ def main(seeds=20):
         exact = influence_scores(model, X, y, X_val, y_val, method="exact_hessian")
         a = LinearModelAdapter(model)
         train = a.training_data(X, y)
-        t_full = build_time(lambda: a.hessian(train))
+        t_full = best_time(lambda: a.hessian(train))
         for fraction in (0.1, 0.2):
             m = int(round(fraction * train.n))
             for sampler in ("random", "feature", "logit"):
@@ -65,7 +57,7 @@ def main(seeds=20):
                     rho.append(spearmanr(s, exact)[0])
                 rng = np.random.default_rng(0)
                 smp = SAMPLERS[sampler]()
-                t_s = build_time(lambda: a.hessian(train, *smp.sample(a, train, m, rng)))
+                t_s = best_time(lambda: a.hessian(train, *smp.sample(a, train, m, rng)))
                 rho = np.array(rho)
                 print(f"| {name} | {train.n} | {a.n_params} | {sampler} | {fraction:.0%} | "
                       f"{rho.mean():.3f} | {rho.std():.3f} | {rho.min():.3f} | "
@@ -84,13 +76,13 @@ def build_cost(n=200_000, d=200, fraction=0.1):
     model = LogisticRegression(C=1.0).fit(X, y)
     a = LinearModelAdapter(model)
     train = a.training_data(X, y)
-    t_full = build_time(lambda: a.hessian(train), repeats=2)
+    t_full = best_time(lambda: a.hessian(train), repeats=2)
     m = int(fraction * n)
     print(f"\nHessian build, n={n:,}, d={d}: full {t_full:.2f} s")
     for sampler in ("random", "feature", "logit"):
         smp = SAMPLERS[sampler]()
         r = np.random.default_rng(0)
-        t_s = build_time(lambda: a.hessian(train, *smp.sample(a, train, m, r)), repeats=2)
+        t_s = best_time(lambda: a.hessian(train, *smp.sample(a, train, m, r)), repeats=2)
         print(f"  {sampler:8s} {fraction:.0%}: {t_s:.2f} s = {t_s / t_full:.2f} x full")
 
 
