@@ -62,8 +62,8 @@ def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        Unused (kept for the metric signature).
+    y_true : array-like of shape (n_samples,) or None
+        Unused by the gap (kept for the metric signature).
     y_pred : array-like of shape (n_samples,)
         Predicted labels; the positive label is 1.
     sensitive_features : array-like of shape (n_samples,)
@@ -85,6 +85,8 @@ def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_
     except ImportError:
         rates = selection_rate_by_group(y_pred, sensitive_features, sample_weight=sample_weight)
         return float(max(rates.values()) - min(rates.values()))
+    if y_true is None:
+        y_true = y_pred
     return float(fl_dpd(y_true, y_pred, sensitive_features=sensitive_features,
                         sample_weight=sample_weight))
 
