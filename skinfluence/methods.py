@@ -94,7 +94,9 @@ class _HessianSolveMixin:
 
 
 def _power_iteration(op, like, rng, n_iter=50):
-    x = like * 0 + rng.standard_normal(like.shape[0])
+    noise = rng.standard_normal(like.shape[0])
+    # a torch tensor keeps its dtype and device; numpy stays numpy
+    x = like.new_tensor(noise) if hasattr(like, "new_tensor") else noise
     for _ in range(n_iter):
         x = op(x)
         x = x / (x @ x) ** 0.5
