@@ -60,8 +60,8 @@ for name, model in models.items():
 
 fig, ax = plt.subplots(figsize=(7, 4))
 labels = ["plain (pre-attack)", *models]
-ax.bar(labels, means, yerr=stds, capsize=4, color=["grey", "tab:red", "tab:blue", "tab:blue",
-                                                    "tab:blue"])
+colors = ["grey", "tab:red", "tab:blue", "tab:blue", "tab:blue"]
+ax.bar(labels, means, yerr=stds, capsize=4, color=colors)
 ax.set_ylim(0.6, 0.9)
 ax.set_ylabel("test accuracy")
 plt.setp(ax.get_xticklabels(), rotation=20, ha="right")

@@ -54,10 +54,8 @@ def score_training_rows(meta, plan, method, objective, rng, *, want_proba=False)
 
     for k, (train, val, in_sample) in enumerate(_splits(meta, plan, act_idx, rng)):
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        model = clone(meta.estimator).fit(
-            _rows(plan.X, train), plan.y[train], **_check_method_params(plan.X, plan.fit_params,
-                                                                         train)
-        )
+        params = _check_method_params(plan.X, plan.fit_params, train)
+        model = clone(meta.estimator).fit(_rows(plan.X, train), plan.y[train], **params)
         if val is None:  # explicit validation data
             X_v, y_v, s_v = plan.X_val, plan.y_val, plan.sensitive_val
         else:

@@ -7,6 +7,7 @@ do with the scores) and ``_refit_data`` (the rows, labels and fit parameters of
 the final fit); everything else — delegation, routing, tags — lives here.
 """
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -108,7 +109,6 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         needs_s = isinstance(objective, DemographicParity) and scores is None
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
-        X_in, y_in = X, y
         X, y = validate_data(self, X, y, accept_sparse="csr")
         check_classification_targets(y)
         est_params = self._route_fit_params(X, sample_weight, fit_params)
@@ -142,8 +142,6 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             scores = np.where(sw > 0, scores, np.nan)
         self.scores_ = scores
         if not np.isfinite(scores).any():
-            import warnings
-
             warnings.warn(f"{type(self).__name__}: no training sample could be scored; "
                           "the estimator is refitted on the data unchanged.", RuntimeWarning)
         self._act(scores, y, proba, sw)
@@ -190,10 +188,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 f"sensitive_feature={col!r} is a column name, but {x_name} has no column "
                 "names; give a column index or pass a pandas DataFrame."
             )
-        arr = X if hasattr(X, "shape") and hasattr(X, "tocsc") else np.asarray(X)
-        if hasattr(arr, "tocsc"):
-            return arr.tocsc()[:, col].toarray().ravel()
-        return arr[:, col].ravel()
+        if hasattr(X, "tocsc"):  # scipy.sparse
+            return X.tocsc()[:, col].toarray().ravel()
+        return np.asarray(X)[:, col].ravel()
 
     def _explicit_validation(self, plan, X_val, y_val, s_val, objective, needs_s):
         if X_val is None or y_val is None:
@@ -226,6 +223,44 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def _log(self, message):
         if self.verbose:
             print(f"[{type(self).__name__}] {message}")
+
+    # ------------------------------------------------------------------ report
+    def report(self, X=None, y=None):
+        """One row per training sample: its score, what was done to it, its label.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+            The training data given to fit: adds the refitted model's
+            prediction (``predicted``).
+        y : array-like of shape (n_samples,), default=None
+            The training labels given to fit: adds ``label``.
+
+        Returns
+        -------
+        report : pandas.DataFrame
+            ``score`` (higher = more beneficial; NaN = not scored), the action's
+            columns (``trimmed`` / ``weight`` / ``relabeled``, ``new_label``),
+            then ``label`` and ``predicted`` when X / y are given. Sort it by
+            ``score`` to see the most detrimental samples first.
+        """
+        check_is_fitted(self)
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover
+            raise ImportError("report() needs pandas (pip install pandas).") from exc
+        frame = pd.DataFrame({"score": self.scores_, **self._report_columns()})
+        if y is not None:
+            y = column_or_1d(np.asarray(y), warn=True)
+            if len(y) != len(frame):
+                raise ValueError(f"y has {len(y)} labels; the fit had {len(frame)} samples.")
+            frame["label"] = y
+        if X is not None:
+            frame["predicted"] = self.predict(X)
+        return frame
+
+    def _report_columns(self):  # pragma: no cover - abstract
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ resampling
     def fit_resample(self, X, y, **params):

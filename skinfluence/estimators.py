@@ -143,6 +143,8 @@ class InfluenceTrimmer(BaseInfluenceEstimator):
     56
     >>> bool(flipped[~trimmer.support_].mean() > 0.5)  # mostly the flipped labels
     True
+    >>> trimmer.report(y=y_noisy).sort_values("score").head(3).columns.tolist()
+    ['score', 'trimmed', 'label']
     """
 
     _parameter_constraints = {**BaseInfluenceEstimator._parameter_constraints,
@@ -173,6 +175,9 @@ class InfluenceTrimmer(BaseInfluenceEstimator):
         self.support_ = ~drop
         self.sample_indices_ = np.flatnonzero(self.support_)
         self._log(f"trimming {int(drop.sum())} of {len(y)} samples")
+
+    def _report_columns(self):
+        return {"trimmed": ~self.support_}
 
     def _refit_data(self, X, y, params):
         idx = self.sample_indices_
@@ -286,6 +291,9 @@ class InfluenceRelabeler(BaseInfluenceEstimator):
         y_new[flip] = classes[new_idx[flip]]
         self.y_relabeled_ = y_new
         self._log(f"relabeling {int(flip.sum())} of {len(y)} samples")
+
+    def _report_columns(self):
+        return {"relabeled": self.relabeled_, "new_label": self.y_relabeled_}
 
     def _refit_data(self, X, y, params):
         return X, self.y_relabeled_, params
@@ -481,6 +489,9 @@ class InfluenceReweighter(BaseInfluenceEstimator):
         self.sample_indices_ = np.sort(_systematic_resample(total, rng))
         self._log(f"weights in [{w.min():.3g}, {w.max():.3g}], "
                   f"{self.near_zero_share_:.1%} below 0.1")
+
+    def _report_columns(self):
+        return {"weight": self.weights_}
 
     def _refit_data(self, X, y, params):
         params = dict(params)

@@ -49,9 +49,12 @@ def selection_rate_by_group(y_pred, sensitive_features, *, pos_label=1, sample_w
         raise ValueError(f"sensitive_features has {len(s)} values, y_pred has {len(y_pred)}.")
     w = np.ones(len(y_pred)) if sample_weight is None else np.asarray(sample_weight, float)
     positive = (y_pred == pos_label).astype(float)
-    return {g.item() if hasattr(g, "item") else g: float(np.average(positive[s == g],
-                                                                     weights=w[s == g]))
-            for g in np.unique(s)}
+    rates = {}
+    for g in np.unique(s):
+        in_g = s == g
+        rates[g.item() if hasattr(g, "item") else g] = float(
+            np.average(positive[in_g], weights=w[in_g]))
+    return rates
 
 
 def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_weight=None):

@@ -426,8 +426,8 @@ def test_routing_without_the_routing_api_uses_step_parameters(adult_small):
     kw = dict(objective="demographic_parity", validation=3, random_state=0)
     pipe = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), **kw))
     pipe.fit(X, y, influencetrimmer__sensitive_features=s)
-    ref = InfluenceTrimmer(lr(), sensitive_feature=col, **kw).fit(StandardScaler().fit_transform(X),
-                                                                    y)
+    X_scaled = StandardScaler().fit_transform(X)
+    ref = InfluenceTrimmer(lr(), sensitive_feature=col, **kw).fit(X_scaled, y)
     np.testing.assert_allclose(pipe[-1].scores_, ref.scores_)
 
 
@@ -518,3 +518,19 @@ def test_robustness_defences_recover_accuracy_under_attack(adult_small):
                   InfluenceTrimmer(lr(), method="ip", objective=objective)):
         model.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
         assert model.score(X_att, y_te) > post + 0.03, type(model).__name__
+
+
+def test_report_lists_every_sample(noisy_cancer):
+    pytest.importorskip("pandas")
+    X, y, flipped = noisy_cancer
+    trim = InfluenceTrimmer(lr(), validation=3, random_state=0).fit(X, y)
+    rep = trim.report(X, y)
+    assert list(rep.columns) == ["score", "trimmed", "label", "predicted"]
+    assert len(rep) == len(y) and rep["trimmed"].sum() == (~trim.support_).sum()
+    np.testing.assert_array_equal(rep["predicted"], trim.predict(X))
+    rel = InfluenceRelabeler(lr(), validation=3, random_state=0).fit(X, y)
+    assert {"relabeled", "new_label"} <= set(rel.report().columns)
+    rw = InfluenceReweighter(lr(), validation=3, random_state=0).fit(X, y)
+    np.testing.assert_allclose(rw.report()["weight"], rw.weights_)
+    with pytest.raises(ValueError, match="labels"):
+        trim.report(y=y[:10])
