@@ -55,7 +55,8 @@ def score_training_rows(meta, plan, method, objective, rng, *, want_proba=False)
     for k, (train, val, in_sample) in enumerate(_splits(meta, plan, act_idx, rng)):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         params = _check_method_params(plan.X, plan.fit_params, train)
-        model = clone(meta.estimator).fit(_rows(plan.X, train), plan.y[train], **params)
+        X_train = _rows(plan.X, train)
+        model = clone(meta.estimator).fit(X_train, plan.y[train], **params)
         if val is None:  # explicit validation data
             X_v, y_v, s_v = plan.X_val, plan.y_val, plan.sensitive_val
         else:
@@ -73,7 +74,7 @@ def score_training_rows(meta, plan, method, objective, rng, *, want_proba=False)
             continue
         sw = None if plan.sample_weight is None else plan.sample_weight[train]
         s = influence_scores(
-            model, _rows(plan.X, train), plan.y[train], X_v, y_v, method=method,
+            model, X_train, plan.y[train], X_v, y_v, method=method,
             objective=objective, sensitive_features_val=s_v, sample_weight=sw,
             batch_size=meta.batch_size, random_state=seed, verbose=meta.verbose > 1,
         )

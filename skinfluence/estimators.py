@@ -89,8 +89,14 @@ class InfluenceTrimmer(BaseInfluenceEstimator):
     threshold : float or None, default=None
         Drop every sample scoring below it instead.
     validation : int, float or CV splitter, default=5
-        k-fold cross-fitting (int), stratified hold-out fraction (float) or
-        a splitter; overridden by ``X_val, y_val`` given to :meth:`fit`.
+        What each sample is scored against. int k: k-fold cross-fitting, each
+        fold's model scores its training rows against the held-out fold, so
+        every sample is scored k-1 times (scores averaged) and can be trimmed;
+        the refit uses all kept samples. float f: a stratified hold-out of
+        that share; held-out samples are not scored (NaN), never trimmed, and
+        are in the refit. A CV splitter: as for k folds, with its splits.
+        ``fit(X, y, X_val=, y_val=)`` overrides it: one model fitted on all
+        rows is scored against the given data.
     sensitive_feature : str, int or None, default=None
         Column of X (name for a DataFrame, or index) holding the binary
         sensitive attribute for ``objective="demographic_parity"``; or pass
@@ -210,6 +216,9 @@ class InfluenceRelabeler(BaseInfluenceEstimator):
     threshold : float or None, default=None
         Relabel every sample scoring below it instead.
     validation : int, float or CV splitter, default=5
+        As for :class:`InfluenceTrimmer` (k-fold cross-fitting by default);
+        held-out, unscored samples keep their labels. The refit always uses
+        every sample.
     sensitive_feature : str, int or None, default=None
     batch_size : int, default=4096
     random_state : int, RandomState instance or None, default=None
@@ -403,6 +412,9 @@ class InfluenceReweighter(BaseInfluenceEstimator):
     sample_weight_name : str, default="sample_weight"
         Keyword of ``estimator.fit`` that receives the weights.
     validation : int, float or CV splitter, default=5
+        As for :class:`InfluenceTrimmer` (k-fold cross-fitting by default);
+        held-out, unscored samples get the weight of an average score. The
+        refit always uses every sample.
     sensitive_feature : str, int or None, default=None
     batch_size : int, default=4096
     random_state : int, RandomState instance or None, default=None
