@@ -24,3 +24,13 @@ def multiclass_data():
 @pytest.fixture(params=[2, 3], ids=["binary", "multinomial"])
 def any_data(request):
     return _data(request.param)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread per test process: CI machines have 2 cores, and two BLAS
+    threads only oversubscribe them (test_common.py: 61 s with, 7 s without)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
