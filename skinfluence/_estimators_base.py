@@ -32,6 +32,7 @@ from ._compat import (
     routable_methods,
 )
 from ._crossfit import ScoringPlan, score_training_rows
+from ._validation import column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, DemographicParity, Objective
 
@@ -177,20 +178,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 f"sensitive_feature= (a column of {x_name}, by name or index) or pass "
                 f"fit(..., {arg_name}=s)."
             )
-        if hasattr(X, "columns"):
-            if col in X.columns:
-                return np.asarray(X[col]).ravel()
-            if isinstance(col, numbers.Integral) and not isinstance(col, bool):
-                return np.asarray(X.iloc[:, col]).ravel()
-            raise ValueError(f"sensitive_feature={col!r} is not a column of {x_name}.")
-        if not isinstance(col, numbers.Integral):
-            raise ValueError(
-                f"sensitive_feature={col!r} is a column name, but {x_name} has no column "
-                "names; give a column index or pass a pandas DataFrame."
-            )
-        if hasattr(X, "tocsc"):  # scipy.sparse
-            return X.tocsc()[:, col].toarray().ravel()
-        return np.asarray(X)[:, col].ravel()
+        return column_values(X, col, x_name)
 
     def _explicit_validation(self, plan, X_val, y_val, s_val, objective, needs_s):
         if X_val is None or y_val is None:

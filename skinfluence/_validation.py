@@ -79,5 +79,23 @@ def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
     return w
 
 
+def column_values(X, col, x_name):
+    """1-D values of column ``col`` (a name for a DataFrame, else an index) of ``X``."""
+    if hasattr(X, "columns"):
+        if col in X.columns:
+            return np.asarray(X[col]).ravel()
+        if isinstance(col, numbers.Integral) and not isinstance(col, bool):
+            return np.asarray(X.iloc[:, col]).ravel()
+        raise ValueError(f"sensitive_feature={col!r} is not a column of {x_name}.")
+    if not isinstance(col, numbers.Integral) or isinstance(col, bool):
+        raise ValueError(
+            f"sensitive_feature={col!r} is a column name, but {x_name} has no column "
+            "names; give a column index or pass a pandas DataFrame."
+        )
+    if sp.issparse(X):
+        return X.tocsc()[:, col].toarray().ravel()
+    return np.asarray(X)[:, col].ravel()
+
+
 def is_sparse(X):
     return sp.issparse(X)

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ._base import ParamsObject
+from ._validation import column_values
 from .models.linear import ObjectiveTerms
 
 
@@ -83,18 +84,7 @@ class DemographicParity(Objective):
                 "DemographicParity needs the sensitive attribute: pass "
                 "sensitive_features_val=... or set DemographicParity(sensitive_feature=column)."
             )
-        if hasattr(X_val, "columns"):
-            if col in X_val.columns:
-                return np.asarray(X_val[col]).ravel()
-            if isinstance(col, numbers.Integral):
-                return np.asarray(X_val.iloc[:, col]).ravel()
-            raise ValueError(f"sensitive_feature={col!r} is not a column of X_val.")
-        if not isinstance(col, numbers.Integral):
-            raise ValueError(
-                f"sensitive_feature={col!r} is a name, but X_val has no column names; "
-                "give a column index."
-            )
-        return np.asarray(X_val)[:, col].ravel()
+        return column_values(X_val, col, "X_val")
 
     def terms(self, adapter, X_val, y_val, sensitive_features=None):
         s = self.sensitive_values(X_val, sensitive_features)
