@@ -169,3 +169,31 @@ def load_adult(*, sensitive="sex", as_frame=False, dropna=True):
     return Bunch(X_train=rows(X, train), y_train=y[train], X_test=rows(X, ~train),
                  y_test=y[~train], s_train=s[train], s_test=s[~train], feature_names=names,
                  sensitive_description=description, frame=frame)
+
+
+def make_memorised_moons(n_train=300, n_flipped=30, n_test=200, noise=0.1, *,
+                         random_state=None):
+    """Half-moons with labels flipped far from the class boundary (issue 9's setup).
+
+    A network trained long enough without weight decay memorises such flips,
+    which is where IP stops seeing them and checkpoint ensembles help. The
+    flipped samples are drawn uniformly from the half of the training points
+    farthest from the nearest point of the other (clean) class.
+
+    Examples
+    --------
+    >>> from skinfluence.datasets import make_memorised_moons
+    >>> d = make_memorised_moons(random_state=0)
+    >>> d.X_train.shape, int(d.flipped.sum()), d.X_test.shape
+    ((300, 2), 30, (200, 2))
+    """
+    rng = check_random_state(random_state)
+    X, y = make_moons(n_train + n_test, noise=noise, random_state=rng)
+    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    dist = np.sqrt(((X_train[:, None, :] - X_train[None, :, :]) ** 2).sum(-1))
+    dist[y_train[:, None] == y_train[None, :]] = np.inf
+    far = np.argsort(-dist.min(axis=1))[: max(n_flipped, n_train // 2)]
+    flipped = np.zeros(n_train, dtype=bool)
+    flipped[rng.choice(far, size=n_flipped, replace=False)] = True
+    return Bunch(X_train=X_train, y_train=np.where(flipped, 1 - y_train, y_train),
+                 X_test=X_test, y_test=y_test, flipped=flipped, y_train_clean=y_train)
