@@ -9,6 +9,7 @@ def test_demo_finds_the_flipped_labels_and_saves_scores(tmp_path):
     results = demo(output=str(tmp_path), out=buf)
     text = buf.getvalue()
     assert "flipped-label detection AUC" in text
+    assert "InfluenceTrimmer" in text and "test accuracy" in text
     rows = list(csv.DictReader(open(tmp_path / "blobs_scores.csv")))
     assert len(rows) == 150
     worst = sorted(rows, key=lambda r: float(r["exact_hessian"]))[:10]
