@@ -81,3 +81,19 @@ def test_objectives_are_tunable_parameter_objects():
     assert clone(obj).get_params()["gamma"] == 2.0
     assert Utility().get_params() == {}
     assert repr(DemographicParity(absolute=False)) == "DemographicParity(absolute=False)"
+
+
+@pytest.mark.parametrize("objective", [Utility(), DemographicParity(absolute=False),
+                                       DemographicParity(), AdversarialRobustness(gamma=1.3)],
+                         ids=["utility", "dp-signed", "dp-absolute", "adversarial"])
+def test_each_objective_gradient_matches_central_differences(any_data, objective):
+    from tests._reference import central_difference
+    X, y, X_val, y_val = any_data
+    model = exact_logistic(C=0.5).fit(X, y)
+    a = LinearModelAdapter(model)
+    if isinstance(objective, DemographicParity) and a.multinomial:
+        objective = objective.set_params(positive_class=model.classes_[2])
+    s = (X_val[:, 1] > 0).astype(int)
+    terms = objective.terms(a, X_val, y_val, s)
+    fd = central_difference(lambda t: a.objective_value(terms, t), a.theta)
+    np.testing.assert_allclose(a.objective_gradient(terms), fd, rtol=1e-6, atol=1e-9)
