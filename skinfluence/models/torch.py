@@ -75,7 +75,17 @@ class TorchTrainingData:
 
 
 def make_torch_adapter(estimator, *, device="auto", **options):
-    """The adapter for a torch model; ``options``: params, loss, weight_decay, classes."""
+    """The adapter for a torch model; ``options``: params, loss, weight_decay, classes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skinfluence.models.torch import make_torch_adapter
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> a = make_torch_adapter(net, loss=torch.nn.CrossEntropyLoss(), params="last_layer")
+    >>> a.space.names, a.n_params
+    (['2.weight', '2.bias'], 10)
+    """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise TypeError(
@@ -425,8 +435,8 @@ class TorchModelAdapter:
             keep = torch.from_numpy(rng.random(P) >= level).to(self.device, self.dtype)
             return self.theta * keep / (1.0 - level)
         if perturbation == "gaussian":
-            return self.theta + torch.from_numpy(rng.normal(0.0, level, P)).to(self.device,
-                                                                                 self.dtype)
+            noise = torch.from_numpy(rng.normal(0.0, level, P))
+            return self.theta + noise.to(self.device, self.dtype)
         if perturbation == "activation":
             if not self._dropouts:
                 raise ValueError(

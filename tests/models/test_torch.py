@@ -39,7 +39,8 @@ def mlp(d_in, d_out, hidden=16, dropout=0.0, seed=0):
 
 def cnn(n_classes=3):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, n_classes))
+    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(3 * 4 * 4, n_classes))
 
 
 def train(module, loss_fn, X, y, *, epochs=30, lr=0.02, weight_decay=0.0, seed=0):
