@@ -236,10 +236,12 @@ class IPEnsemble(Method):
         ``members="perturb"`` only. "dropout": ``theta_k = theta * m_k / (1 - p)``,
         ``m_k ~ Bernoulli(1 - p)``; "gaussian": ``theta_k = theta + N(0, sigma^2)``;
         "activation" (torch only): the module's own dropout layers on, a fixed
-        seed per member. Measured (METHODS.md, benchmarks/RESULTS_torch.md): on
-        a network that memorised its flipped labels, parameter noise moved
-        flip-detection AUC unreliably (-0.16 to +0.12 by noise level), while
-        checkpoint members raised it (0.79 -> 0.92).
+        seed per member. Measured on networks that memorised flipped labels
+        (METHODS.md; benchmarks/RESULTS_torch.md, 10 seeds): parameter noise
+        moved flip-detection AUC unreliably (-0.16 to +0.12 by noise level;
+        there, every level lowered the mean, 0.78 -> 0.72-0.77), activation
+        dropout did not beat IP, checkpoint members raised it (0.78 -> 0.83,
+        worst seed 0.59 -> 0.76).
     dropout : float in [0, 1), default=0.01
     sigma : float, default=0.01
     include_base : bool, default=True
