@@ -78,8 +78,14 @@ class _HessianSolveMixin:
             solver = "cholesky" if a.n_params <= self.max_cholesky_params else "cg"
         if solver == "cholesky":
             factor, damping = factorize(hessian(), self.damping, a.null_directions())
-            return solve_factored(factor, grad), damping, {}
-        damping = 0.0 if self.damping == "auto" else float(self.damping)
+            # the factor is numpy float64; score_pass takes numpy directions on any device
+            return solve_factored(factor, _numpy(grad)), damping, {}
+        if self.damping != "auto":
+            damping = float(self.damping)
+        elif getattr(a, "family", None) == "linear":  # log-loss linear models are convex
+            damping = 0.0
+        else:
+            damping = _positive_definite_shift(hvp, a.n_params, ctx.rng)
         op = (lambda x: hvp(x) + damping * x)
         if solver == "cg":
             v, it = conjugate_gradient(op, grad, tol=self.tol, max_iter=self.max_iter)
@@ -91,6 +97,25 @@ class _HessianSolveMixin:
                 f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
             )
         return v, damping, {"solver_iterations": it}
+
+
+def _numpy(a):
+    return a.detach().cpu().double().numpy() if hasattr(a, "detach") else a
+
+
+def _positive_definite_shift(hvp, n, rng):
+    """Smallest damping making ``H + damping I`` positive definite, from HVPs alone.
+
+    Lanczos (scipy ``eigsh``) finds H's smallest eigenvalue; a 10% margin covers
+    its tolerance. Used for CG / LiSSA on non-convex models, where the explicit
+    Hessian is too large to factorise.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    op = LinearOperator((n, n), matvec=lambda x: _numpy(hvp(x)).ravel(), dtype=np.float64)
+    lam_min = eigsh(op, k=1, which="SA", v0=rng.standard_normal(n), tol=1e-3,
+                    maxiter=max(200, 10 * n), return_eigenvectors=False)[0]
+    return float(max(0.0, -1.1 * lam_min))
 
 
 def _power_iteration(op, like, rng, n_iter=50):
@@ -211,8 +236,10 @@ class SampledHessian(_HessianSolveMixin, Method):
         a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
         sampler = resolve(self.sampler, SAMPLERS, "sampler")
         idx, omega = sampler.sample(a, t, self.subset_size(t.n), ctx.rng)
-        H = a.hessian(t, idx, omega, batch_size=bs)
-        v, damping, extras = self._solve(ctx, lambda: H, lambda x: H @ x)
+        v, damping, extras = self._solve(
+            ctx, lambda: a.hessian(t, idx, omega, batch_size=bs),
+            lambda x: a.hvp(t, x, batch_size=bs, indices=idx, sample_weights=omega),
+        )
         extras["subset_indices"] = idx
         return MethodOutput(_single_pass(ctx, v), damping=damping, extras=extras)
 

@@ -153,3 +153,25 @@ def test_sampled_hessian_logit_sampler_is_close_to_exact(binary_data):
         approx = influence_scores(model, X, y, X_val, y_val, random_state=0,
                                   method=SampledHessian(sampler=sampler, fraction=0.5))
         assert spearmanr(approx, exact)[0] > 0.9, sampler
+
+
+def test_sampled_hessian_cg_uses_the_subset_hvp(binary_data):
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic(C=0.5).fit(X, y)
+    chol = influence_scores(model, X, y, X_val, y_val, random_state=4,
+                            method=SampledHessian(sampler="logit", fraction=0.3))
+    cg = influence_scores(model, X, y, X_val, y_val, random_state=4,
+                          method=SampledHessian(sampler="logit", fraction=0.3, solver="cg"))
+    np.testing.assert_allclose(cg, chol, rtol=1e-6, atol=1e-9 * np.abs(chol).max())
+
+
+def test_lanczos_shift_makes_an_indefinite_operator_positive_definite():
+    from skinfluence.methods import _positive_definite_shift
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    eig = np.linspace(-0.5, 3.0, 40)
+    H = Q @ np.diag(eig) @ Q.T
+    shift = _positive_definite_shift(lambda x: H @ x, 40, rng)
+    assert 0.5 < shift <= 0.56
+    assert np.linalg.eigvalsh(H + shift * np.eye(40))[0] > 0
+    assert _positive_definite_shift(lambda x: (H + 1.0 * np.eye(40)) @ x, 40, rng) == 0.0

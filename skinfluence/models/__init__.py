@@ -12,11 +12,14 @@ adapter only through this protocol (``LinearModelAdapter`` is the reference):
 - ``objective_value(terms, theta=None)``, ``objective_gradient(terms, theta=None)``
   for :class:`ObjectiveTerms`; ``attack(X, y_idx, objective)``;
 - ``hessian(train, indices=None, sample_weights=None, batch_size=)`` (mean form,
-  P x P, numpy float64), ``hvp(train, vec, batch_size=)``, ``null_directions()``;
+  P x P, numpy float64), ``hvp(train, vec, batch_size=, indices=None,
+  sample_weights=None)`` (returns the type of ``vec``), ``null_directions()``;
 - ``hessian_norms(train)`` and ``embedding(X)`` for the samplers;
-- ``perturbed_parameters(perturbation, level, rng)`` for IPEnsemble;
-- ``score_pass(train, thetas, directions, batch_size=, progress=)`` -> (n, M):
-  member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one streamed pass.
+- ``perturbed_parameters(perturbation, level, rng)`` for IPEnsemble, and
+  optionally ``checkpoint_members(checkpoints)`` (networks: snapshots);
+- ``score_pass(train, thetas, directions, batch_size=, progress=)`` -> (n, M)
+  array or tensor: member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one
+  streamed pass; directions may be numpy or tensors.
 """
 from .linear import LinearModelAdapter, _unsupported_message
 

@@ -376,14 +376,20 @@ class LinearModelAdapter:
         H[np.diag_indices_from(H)] += self.regulariser_hessian_mean(train)
         return H
 
-    def hvp(self, train, vec, theta=None, batch_size=4096):
-        """Mean-form Hessian-vector product, streamed (for CG on large P)."""
+    def hvp(self, train, vec, theta=None, batch_size=4096, indices=None, sample_weights=None):
+        """Mean-form Hessian-vector product, streamed (for CG on large P).
+
+        ``indices`` / ``sample_weights``: a sampler's subset, as for :meth:`hessian`.
+        """
         theta = self.theta if theta is None else theta
         V = vec.reshape(self.n_outputs, self.n_columns)
-        w = train.relative_weight / train.n
+        X, w = train.X, train.relative_weight
+        if indices is not None:
+            X, w = X[indices], w[indices]
+        w = w * (np.full(X.shape[0], 1.0 / train.n) if sample_weights is None else sample_weights)
         out = np.zeros_like(vec)
-        for start in range(0, train.n, batch_size):
-            Xc = train.X[start:start + batch_size]
+        for start in range(0, X.shape[0], batch_size):
+            Xc = X[start:start + batch_size]
             P = self._probabilities(self.logits(theta, Xc))
             Zv = self.logits(V.ravel(), Xc)  # A V^T
             SZ = np.einsum("nkl,nl->nk", self._curvature(P), Zv)
