@@ -77,6 +77,7 @@ def score_training_rows(meta, plan, method, objective, rng, *, want_proba=False)
             model, X_train, plan.y[train], X_v, y_v, method=method,
             objective=objective, sensitive_features_val=s_v, sample_weight=sw,
             batch_size=meta.batch_size, random_state=seed, verbose=meta.verbose > 1,
+            **(meta.adapter_options or {}),
         )
         total[train] += s
         count[train] += 1

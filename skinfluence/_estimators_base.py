@@ -53,6 +53,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         ],
         "sensitive_feature": [str, numbers.Integral, None],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "adapter_options": [dict, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

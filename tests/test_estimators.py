@@ -534,3 +534,24 @@ def test_report_lists_every_sample(noisy_cancer):
     np.testing.assert_allclose(rw.report()["weight"], rw.weights_)
     with pytest.raises(ValueError, match="labels"):
         trim.report(y=y[:10])
+
+
+def test_adapter_options_reach_the_adapter():
+    import torch
+    from skorch import NeuralNetClassifier
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    net = NeuralNetClassifier(
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)),
+        criterion=torch.nn.CrossEntropyLoss, max_epochs=5, train_split=None, verbose=0,
+        iterator_train__shuffle=False,
+    )
+    full = InfluenceTrimmer(net, validation=3, random_state=0).fit(X, y)
+    last = InfluenceTrimmer(net, validation=3, random_state=0,
+                            adapter_options={"params": "last_layer"}).fit(X, y)
+    assert not np.allclose(full.scores_, last.scores_)
+    with pytest.raises(TypeError, match="torch models only"):
+        InfluenceTrimmer(LogisticRegression(), adapter_options={"params": "all"}).fit(X, y)

@@ -38,6 +38,11 @@ def make_adapter(estimator, *, device="auto", **options):
     from sklearn.linear_model import LogisticRegression, SGDClassifier
 
     if isinstance(estimator, (LogisticRegression, SGDClassifier)):
+        if options:
+            raise TypeError(
+                f"Adapter options {sorted(options)} apply to torch models only; a "
+                f"{type(estimator).__name__} takes none."
+            )
         if device not in ("auto", "cpu"):
             raise ValueError(
                 f"device={device!r}: linear models are scored on the CPU in float64 "
