@@ -41,4 +41,5 @@ def _single_threaded_blas():
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
+    """One of scikit-learn's check_estimator checks; a failing check raises."""
     check(estimator)

@@ -34,6 +34,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_features, check_labels, is_sparse
+from ._data import TrainingData
 
 SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
 
@@ -44,24 +45,6 @@ MAX_CHUNK_ROWS = 2048
 
 #: leverage above which a sample is reported as one the model cannot fit without
 LEVERAGE_WARN = 1.0 - 1e-8
-
-
-@dataclass
-class TrainingData:
-    """Training rows as the adapter needs them (validated once)."""
-
-    X: object  # ndarray or CSR matrix, float64
-    y: np.ndarray  # class indices
-    weight: np.ndarray  # c_i: the sample's multiplier in the sum-form objective
-
-    @property
-    def n(self):
-        return self.X.shape[0]
-
-    @property
-    def relative_weight(self):
-        """c_i / mean(c): 1 for every sample of an unweighted fit."""
-        return self.weight / self.weight.mean()
 
 
 @dataclass

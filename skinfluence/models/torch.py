@@ -34,7 +34,6 @@ Examples
 (60,)
 """
 import contextlib
-from dataclasses import dataclass
 from collections.abc import Mapping
 import numbers
 
@@ -44,34 +43,18 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from .._validation import check_labels, is_sparse
+from ._data import TrainingData
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
 from ._torch_spec import net_spec
 
-__all__ = ["TorchModelAdapter", "make_torch_adapter", "TorchTrainingData"]
+__all__ = ["TorchModelAdapter", "make_torch_adapter"]
 
 #: rows per chunk of the validation-side computations (gradient, attack, embedding)
 CHUNK = 4096
 #: basis vectors x rows processed together when the explicit Hessian is built
 HESSIAN_BLOCK = 1 << 18
 _OPTIONS = ("params", "loss", "weight_decay", "classes")
-
-
-@dataclass
-class TorchTrainingData:
-    """Training rows as tensors (on the caller's device, or the CPU)."""
-
-    X: torch.Tensor
-    y: torch.Tensor  # class indices (int64)
-    weight: torch.Tensor  # sample weights (1 for an unweighted fit)
-
-    @property
-    def n(self):
-        return self.X.shape[0]
-
-    @property
-    def relative_weight(self):
-        return self.weight / self.weight.mean()
 
 
 def make_torch_adapter(estimator, *, device="auto", **options):
@@ -215,8 +198,8 @@ class TorchModelAdapter:
         w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         if np.all(w == 0):
             raise ValueError("sample_weight: every training sample has zero weight.")
-        return TorchTrainingData(X, torch.from_numpy(y_idx).to(X.device),
-                                 torch.as_tensor(w, dtype=self.dtype, device=X.device))
+        return TrainingData(X, torch.from_numpy(y_idx).to(X.device),
+                            torch.as_tensor(w, dtype=self.dtype, device=X.device))
 
     def _rows(self, X, y, start, stop):
         return (X[start:stop].to(self.device, non_blocking=True),
