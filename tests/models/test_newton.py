@@ -200,3 +200,27 @@ def test_newton_loo_on_near_separable_synthetic_data(K, C):
     newton, exact = _faithfulness(*_setting("synthetic", K, C, False), C)
     assert newton >= 0.99
     assert newton >= exact - 0.005
+
+
+@pytest.mark.parametrize("objective", ["demographic_parity", "adversarial_robustness"])
+def test_newton_loo_tracks_retraining_for_fairness_and_robustness_objectives(objective):
+    from sklearn.datasets import make_classification
+    from skinfluence import AdversarialRobustness, DemographicParity
+    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0.1,
+                               random_state=4)
+    X_tr, y_tr, X_val, y_val = X[:200], y[:200], X[200:], y[200:]
+    s_val = (X_val[:, 1] > 0).astype(int)
+    est = exact_logistic(C=1.0)
+    model = est.fit(X_tr, y_tr)
+    a = LinearModelAdapter(model)
+    obj = DemographicParity() if objective == "demographic_parity" else AdversarialRobustness()
+    terms = obj.terms(a, X_val, y_val, s_val)
+    actual = loo_changes(est, X_tr, y_tr, lambda m: LinearModelAdapter(m).objective_value(terms))
+    newton = influence_scores(model, X_tr, y_tr, X_val, y_val, method="newton_loo",
+                              objective=obj, sensitive_features_val=s_val)
+    exact = influence_scores(model, X_tr, y_tr, X_val, y_val, method="exact_hessian",
+                             objective=obj, sensitive_features_val=s_val)
+    assert correlations(newton, actual)[0] >= 0.9999
+    # in J's units: no 1/n rescaling needed, unlike classical influence
+    np.testing.assert_allclose(newton, actual, atol=0.02 * np.abs(actual).max())
+    assert correlations(newton, actual)[0] >= correlations(exact, actual)[0]
