@@ -60,3 +60,25 @@ def loo_changes(estimator, X, y, objective_value, indices=None):
 
 def correlations(a, b):
     return pearsonr(a, b)[0], spearmanr(a, b)[0]
+
+
+def loo_problem(objective, C=1.0):
+    """A small L2-logistic problem and its actual leave-one-out changes of J.
+
+    Returns ``(model, X_tr, y_tr, X_val, y_val, s_val, actual)``. The
+    objective's validation terms are fixed at the fitted model (the attacked
+    set of AdversarialRobustness is frozen), so J is one function of theta.
+    """
+    from sklearn.datasets import make_classification
+    from skinfluence.models.linear import LinearModelAdapter
+
+    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0.1,
+                               random_state=4)
+    X_tr, y_tr, X_val, y_val = X[:200], y[:200], X[200:], y[200:]
+    s_val = (X_val[:, 1] > 0).astype(int)
+    est = exact_logistic(C=C)
+    model = clone(est).fit(X_tr, y_tr)
+    terms = objective.terms(LinearModelAdapter(model), X_val, y_val, s_val)
+    actual = loo_changes(est, X_tr, y_tr,
+                         lambda m: LinearModelAdapter(m).objective_value(terms))
+    return model, X_tr, y_tr, X_val, y_val, s_val, actual

@@ -8,8 +8,7 @@ from skinfluence import (IP, AdversarialRobustness, DemographicParity, ExactHess
                          IPEnsemble, SampledHessian, Utility, influence_scores)
 from skinfluence.datasets import make_flipped_blobs
 from skinfluence.models.linear import LinearModelAdapter
-from tests._reference import (correlations, exact_logistic, loo_changes,
-                              per_sample_gradients)
+from tests._reference import correlations, exact_logistic, loo_problem, per_sample_gradients
 
 
 def _objectives(X_val):
@@ -105,23 +104,9 @@ def test_auto_damping_is_zero_for_a_convex_fit_and_reported(binary_data):
     ("utility", 0.99), ("demographic_parity", 0.95), ("adversarial_robustness", 0.95)])
 def test_exact_hessian_tracks_leave_one_out_retraining(objective, threshold):
     """Must-show 1 of issue 2: predicted vs actual change of J when a sample is left out."""
-    from sklearn.datasets import make_classification
-    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0.1,
-                               random_state=4)
-    X_tr, y_tr, X_val, y_val = X[:200], y[:200], X[200:], y[200:]
-    s_val = (X_val[:, 1] > 0).astype(int)
-    est = exact_logistic(C=1.0)
-    model = est.fit(X_tr, y_tr)
-    a = LinearModelAdapter(model)
     obj = {"utility": Utility(), "demographic_parity": DemographicParity(),
            "adversarial_robustness": AdversarialRobustness()}[objective]
-    # the objective's validation terms are fixed at the fitted model (attacked set frozen)
-    terms = obj.terms(a, X_val, y_val, s_val)
-
-    def J(refit):
-        return LinearModelAdapter(refit).objective_value(terms)
-
-    actual = loo_changes(est, X_tr, y_tr, J)
+    model, X_tr, y_tr, X_val, y_val, s_val, actual = loo_problem(obj)
     scores = influence_scores(model, X_tr, y_tr, X_val, y_val, method="exact_hessian",
                               objective=obj, sensitive_features_val=s_val)
     pearson, _ = correlations(scores / len(y_tr), actual)

@@ -12,7 +12,7 @@ from skinfluence import _solvers
 from skinfluence.datasets import flip_labels
 from skinfluence.models._newton import NewtonLOOPass
 from skinfluence.models.linear import LinearModelAdapter
-from tests._reference import correlations, exact_logistic, loo_changes
+from tests._reference import correlations, exact_logistic, loo_changes, loo_problem
 
 
 def _explicit_dtheta(a, train, i):
@@ -204,18 +204,9 @@ def test_newton_loo_on_near_separable_synthetic_data(K, C):
 
 @pytest.mark.parametrize("objective", ["demographic_parity", "adversarial_robustness"])
 def test_newton_loo_tracks_retraining_for_fairness_and_robustness_objectives(objective):
-    from sklearn.datasets import make_classification
     from skinfluence import AdversarialRobustness, DemographicParity
-    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0.1,
-                               random_state=4)
-    X_tr, y_tr, X_val, y_val = X[:200], y[:200], X[200:], y[200:]
-    s_val = (X_val[:, 1] > 0).astype(int)
-    est = exact_logistic(C=1.0)
-    model = est.fit(X_tr, y_tr)
-    a = LinearModelAdapter(model)
     obj = DemographicParity() if objective == "demographic_parity" else AdversarialRobustness()
-    terms = obj.terms(a, X_val, y_val, s_val)
-    actual = loo_changes(est, X_tr, y_tr, lambda m: LinearModelAdapter(m).objective_value(terms))
+    model, X_tr, y_tr, X_val, y_val, s_val, actual = loo_problem(obj)
     newton = influence_scores(model, X_tr, y_tr, X_val, y_val, method="newton_loo",
                               objective=obj, sensitive_features_val=s_val)
     exact = influence_scores(model, X_tr, y_tr, X_val, y_val, method="exact_hessian",
