@@ -1,4 +1,4 @@
-"""Checkpoint IPEnsemble on a network that memorised its flipped labels (issue 9).
+"""Checkpoint IPEnsemble on a network that memorised its flipped labels.
 
 Setup: ``make_memorised_moons`` (300 half-moons points, 30 labels flipped far
 from the class boundary, 200 clean validation points), MLP 2-32-32-32-2 as a

@@ -1,6 +1,6 @@
 """Fairness on Adult: trimming with demographic-parity influence vs fairlearn.
 
-Protocol (issue 3, Must show 5): UCI Adult, its own train/test split
+Protocol: UCI Adult, its own train/test split
 (30,162 / 15,060 rows), sensitive attribute sex (routed as
 ``sensitive_features``; it also stays a feature), features standardised on the
 training rows. For each method and seed,

@@ -1,6 +1,6 @@
 """Label noise on real data: does trimming with influence scores beat the plain model?
 
-Protocol (issue 3, Must show 4; issue 8, item 4): for each dataset and seed,
+Protocol: for each dataset and seed,
 a stratified train/test split (Adult: its own split, training rows subsampled),
 features standardised on the training part, 10% of the training labels flipped
 (multiclass: to a uniformly chosen other class), then

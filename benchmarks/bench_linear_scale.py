@@ -1,4 +1,4 @@
-"""Issue 2, Must-show 5: scale of the linear engine.
+"""Scale of the linear engine.
 
 1. Binary LogisticRegression, n = 10^6, d = 100: IP scoring time divided by
    one ``predict_proba`` pass over the same X (target <= 2), and peak memory

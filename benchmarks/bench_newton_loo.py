@@ -1,4 +1,4 @@
-"""Issue 8: NewtonLOO vs classical (ExactHessian) influence against leave-one-out retraining.
+"""NewtonLOO vs classical (ExactHessian) influence against leave-one-out retraining.
 
 For each setting, every training sample is left out in turn and the model refit
 to machine precision (LogisticRegression, newton-cholesky, tol 1e-14); the

@@ -1,8 +1,8 @@
-"""Robustness, paper 1 Section 7 protocol: defend a linear model against evasion attacks.
+"""Robustness: defend a linear model against evasion attacks (Section 7 protocol of [1]).
 
-Protocol (issue 3, Must show 6), on UCI Adult (its own test split; 20% of its
+Protocol, on UCI Adult (its own test split; 20% of its
 training rows held out, stratified, as the validation set the influence is
-measured on, as the paper's datasets have one):
+measured on, as the datasets of [1] have one):
 
 1. plain ``LogisticRegression`` fitted on the training rows;
 2. 10 attacks: each picks a random 5-25% of the test points (share drawn
@@ -11,7 +11,7 @@ measured on, as the paper's datasets have one):
    across the boundary), labels unchanged;
 3. defences, fitted once before any attack (the defender does not know which
    test points will be attacked): ``InfluenceTrimmer`` (fraction 0.05),
-   ``InfluenceRelabeler`` (fraction 0.05) and ``InfluenceReweighter`` (METHODS.md
+   ``InfluenceRelabeler`` (fraction 0.05) and ``InfluenceReweighter`` (its
    defaults, clip 3), each with ``objective=AdversarialRobustness(gamma=1.3)``
    scored against the validation set (attacked by the engine against each
    scoring model), for methods IP, IPEnsemble, ExactHessian, NewtonLOO.
@@ -22,6 +22,9 @@ attacked test sets), mean +- std over the 10 attacks; plus each defended
 model's clean test accuracy.
 
 Run:  nice python benchmarks/bench_robustness.py [--attacks 10]
+
+[1] Z. Yang, H. Yue, J. Chen and H. Liu, "Revisit, Extend, and Enhance
+    Hessian-Free Influence Functions" (the IP / IP Ensemble paper).
 """
 import argparse
 import time

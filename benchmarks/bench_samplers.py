@@ -1,4 +1,4 @@
-"""Issue 2, Must-show 4: SampledHessian samplers vs ExactHessian on real data.
+"""SampledHessian samplers vs ExactHessian on real data.
 
 L2-logistic (C=1) with 10% flipped training labels; for each sampler and subset
 fraction, 20 seeds: Spearman of the sampled-Hessian scores with ExactHessian's

@@ -1,6 +1,6 @@
 """IP scoring pass on an MLP: cost against a forward pass, captum and dattri, memory.
 
-Issue 4, Must show 3. An MLP with about 100k parameters (d=100 -> 256 -> 256
+An MLP with about 100k parameters (d=100 -> 256 -> 256
 -> 10, 94,218 parameters), n = 100,000 training rows, CrossEntropyLoss.
 
 1. ``forward``: one eval-mode forward pass over the training rows, in the

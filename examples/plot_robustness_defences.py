@@ -3,9 +3,10 @@
 Defending against evasion attacks: trim, relabel or reweight
 =====================================================================
 
-Paper 1's Section 7 protocol on UCI Adult: an attacker pushes a random 5-25%
-of the test points across a logistic regression's decision boundary
-(``x' = x - 1.3 (w.x + b) / ||w||^2 w``). Before any attack, the defender
+The protocol of Section 7 of Z. Yang, H. Yue, J. Chen and H. Liu, "Revisit,
+Extend, and Enhance Hessian-Free Influence Functions", on UCI Adult: an
+attacker pushes a random 5-25% of the test points across a logistic
+regression's decision boundary (``x' = x - 1.3 (w.x + b) / ||w||^2 w``). Before any attack, the defender
 scores the training samples' influence on the loss of an attacked copy of a
 validation set (``AdversarialRobustness``) and trims 5%, relabels 5% or
 reweights them. Bars: accuracy on the attacked test sets, mean and standard

@@ -1,6 +1,6 @@
 """Argument checks shared by the public entry points.
 
-Every error names the argument and says what was expected (DESIGN.md conventions).
+Every error names the argument and says what was expected (the convention of the whole package).
 """
 import numbers
 

@@ -1,7 +1,7 @@
 """The ``skinfluence`` console script.
 
 ``skinfluence demo [--output DIR]`` runs the main job on bundled data: fit a
-logistic regression on paper 1's blobs with 10 flipped labels, score every
+logistic regression on two Gaussian blobs with 10 flipped labels, score every
 training sample with IP, ExactHessian and NewtonLOO, print the most
 detrimental samples, trim with ``InfluenceTrimmer`` and refit, and save all
 scores as CSV.
@@ -24,7 +24,7 @@ def demo(output=None, random_state=0, out=None):
     out = sys.stdout if out is None else out
     d = make_flipped_blobs(random_state=random_state)
     model = LogisticRegression(C=100, fit_intercept=False).fit(d.X_train, d.y_train)
-    print("skinfluence demo: paper 1's blobs, 150 training samples, 10 labels flipped;\n"
+    print("skinfluence demo: two Gaussian blobs, 150 training samples, 10 labels flipped;\n"
           "LogisticRegression(C=100, fit_intercept=False). Scores: higher = more beneficial,\n"
           "negative = detrimental to the validation log-loss.\n", file=out)
     results = {}

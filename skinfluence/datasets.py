@@ -1,4 +1,4 @@
-"""Synthetic data of the papers, and label-noise helpers.
+"""Synthetic data sets with known flipped labels, label-noise helpers, bundled real data.
 
 Every generator returns a :class:`sklearn.utils.Bunch` with ``X_train``,
 ``y_train``, ``X_test``, ``y_test``, the boolean mask ``flipped`` of training
@@ -40,10 +40,12 @@ def flip_labels(y, fraction=0.1, *, random_state=None):
 
 
 def make_flipped_blobs(n_train=150, n_test=100, n_flipped=10, *, random_state=None):
-    """Paper 1's linear case: two Gaussian blobs, some training labels flipped.
+    """Two Gaussian blobs, some training labels flipped (a linear test case).
 
     The blobs sit symmetrically about the origin, so a model without intercept
-    (``LogisticRegression(C=100, fit_intercept=False)`` in the paper) fits them.
+    (``LogisticRegression(C=100, fit_intercept=False)``) fits them. This is the
+    linear case of Z. Yang, H. Yue, J. Chen and H. Liu, "Revisit, Extend, and
+    Enhance Hessian-Free Influence Functions".
 
     Examples
     --------
@@ -64,10 +66,11 @@ def make_flipped_blobs(n_train=150, n_test=100, n_flipped=10, *, random_state=No
 
 
 def make_flipped_moons(*, random_state=42):
-    """Paper 1's half-moons case: 250 train / 100 test, 20 labels flipped in two regions.
+    """Half-moons, 250 train / 100 test, 20 labels flipped in two regions.
 
     10 of class 0 with ``x2 >= 0.8`` and ``|x1| <= 0.5``; 10 of class 1 with
-    ``x2 <= -0.45`` and ``0.5 <= x1 <= 1.5`` (METHODS.md).
+    ``x2 <= -0.45`` and ``0.5 <= x1 <= 1.5``: the non-convex case of Yang et al.,
+    "Revisit, Extend, and Enhance Hessian-Free Influence Functions".
 
     Examples
     --------
@@ -173,7 +176,7 @@ def load_adult(*, sensitive="sex", as_frame=False, dropna=True):
 
 def make_memorised_moons(n_train=300, n_flipped=30, n_test=200, noise=0.1, *,
                          random_state=None):
-    """Half-moons with labels flipped far from the class boundary (issue 9's setup).
+    """Half-moons with labels flipped far from the class boundary.
 
     A network trained long enough without weight decay memorises such flips,
     which is where IP stops seeing them and checkpoint ensembles help. The

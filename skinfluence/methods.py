@@ -1,4 +1,4 @@
-"""Influence methods: each one only decides the direction ``v`` (DESIGN.md).
+"""Influence methods: each one only decides the direction ``v``.
 
 Scores are ``score_i = <v, grad l(z_i; theta)>``; higher = more beneficial to
 the objective, negative = detrimental. A method calls the adapter for the
@@ -245,7 +245,10 @@ class SampledHessian(_HessianSolveMixin, Method):
 
 
 class IPEnsemble(Method):
-    """IP averaged over an ensemble of parameter sets (paper 1's enhancement).
+    """IP averaged over an ensemble of parameter sets (the enhancement of Yang et al.).
+
+    From Z. Yang, H. Yue, J. Chen and H. Liu, "Revisit, Extend, and Enhance
+    Hessian-Free Influence Functions".
 
     Member k is scored at its own parameters ``theta_k`` against its own
     direction ``v_k = grad J(V; theta_k)``; the scores are averaged (the
@@ -264,7 +267,7 @@ class IPEnsemble(Method):
         ``m_k ~ Bernoulli(1 - p)``; "gaussian": ``theta_k = theta + N(0, sigma^2)``;
         "activation" (torch only): the module's own dropout layers on, a fixed
         seed per member. Measured on networks that memorised flipped labels
-        (METHODS.md; benchmarks/RESULTS_torch.md, 10 seeds): parameter noise
+        (benchmarks/RESULTS_torch.md, 10 seeds): parameter noise
         moved flip-detection AUC unreliably (-0.16 to +0.12 by noise level;
         there, every level lowered the mean, 0.78 -> 0.72-0.77), activation
         dropout did not beat IP, checkpoint members raised it (0.78 -> 0.83,
@@ -384,7 +387,8 @@ class NewtonLOO(Method):
     Newton step's own error (the training loss's third derivative along
     ``H^-1 grad J``). The leverages come out of the same
     streamed pass and are on the result as ``leverage`` (h -> 1: the model
-    cannot fit without the sample). See METHODS.md, "NewtonLOO".
+    cannot fit without the sample). The formulas are in the documentation's
+    methods page.
 
     Parameters
     ----------

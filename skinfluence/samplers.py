@@ -1,4 +1,7 @@
-"""Subset choice for :class:`~skinfluence.SampledHessian` (METHODS.md, paper 2).
+"""Subset choice for :class:`~skinfluence.SampledHessian` (advanced sampling).
+
+The ``"logit"`` and ``"feature"`` samplers follow J. Koh, H. Lyu, J. Jang and
+H. J. Yang, "Faithful and Fast Influence Function via Advanced Sampling".
 
 A sampler returns ``(indices, omega)`` such that ``sum_s omega_s * hess l_s``
 estimates the mean per-sample Hessian without bias.

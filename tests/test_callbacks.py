@@ -1,4 +1,4 @@
-"""Snapshots callback and checkpoint IPEnsemble (issue 9)."""
+"""Snapshots callback and checkpoint IPEnsemble."""
 import copy
 import pickle
 from types import SimpleNamespace

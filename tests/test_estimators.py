@@ -346,7 +346,7 @@ def test_sensitive_feature_column_equals_passed_array(adult_small):
         np.testing.assert_allclose(a.scores_, other.scores_)
 
 
-# ---------------------------------------------------------------------- composition (Must show 2)
+# ---------------------------------------------------------------------- composition
 def test_gridsearch_over_fraction_method_member_count_and_C_with_two_jobs(noisy_cancer):
     X, y, _ = noisy_cancer
     pipe = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), validation=3, random_state=0))
@@ -389,7 +389,7 @@ def test_imblearn_pipeline_with_trimmer_as_a_middle_step(noisy_cancer):
     assert relabel[-1].tree_.n_node_samples[0] == len(y)
 
 
-# ---------------------------------------------------------------------- routing (Must show 3)
+# ---------------------------------------------------------------------- routing
 class _SpyLR(LogisticRegression):
     """LogisticRegression that records the sample weights of its last fit."""
 
@@ -461,7 +461,7 @@ def test_routing_through_an_imblearn_pipeline(adult_small):
     assert pipe[-1].tree_.n_node_samples[0] == ref.support_.sum()
 
 
-# ---------------------------------------------------------------------- directions (Must show 4-6)
+# ---------------------------------------------------------------------- directions on real data
 def test_label_noise_trimming_beats_the_plain_model_on_real_data():
     """Measured: digits, 10% flips, 5 seeds: IP +2.5 points (5/5 seeds), flipped share 80%."""
     from sklearn.model_selection import train_test_split

@@ -103,7 +103,7 @@ def test_auto_damping_is_zero_for_a_convex_fit_and_reported(binary_data):
 @pytest.mark.parametrize("objective,threshold", [
     ("utility", 0.99), ("demographic_parity", 0.95), ("adversarial_robustness", 0.95)])
 def test_exact_hessian_tracks_leave_one_out_retraining(objective, threshold):
-    """Must-show 1 of issue 2: predicted vs actual change of J when a sample is left out."""
+    """Predicted vs actual change of J when a sample is left out."""
     obj = {"utility": Utility(), "demographic_parity": DemographicParity(),
            "adversarial_robustness": AdversarialRobustness()}[objective]
     model, X_tr, y_tr, X_val, y_val, s_val, actual = loo_problem(obj)
@@ -118,7 +118,7 @@ def test_exact_hessian_tracks_leave_one_out_retraining(objective, threshold):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_paper_synthetic_case_finds_the_flipped_labels(seed):
-    """Must-show 3 of issue 2: paper 1's linear case (C=100, no intercept)."""
+    """The IP Ensemble paper's linear case: flipped blobs, C=100, no intercept."""
     d = make_flipped_blobs(random_state=seed)
     model = exact_logistic(C=100, fit_intercept=False).fit(d.X_train, d.y_train)
     ip = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test, method="ip")

@@ -1,4 +1,4 @@
-"""The NewtonLOO additions to the linear scoring pass (METHODS.md, "NewtonLOO").
+"""The NewtonLOO additions to the linear scoring pass (the NewtonLOO method).
 
 Removing z_i, one exact Newton step on ``F - c_i l_i`` from the fit is
 

@@ -11,7 +11,7 @@ per output, else ``D = d``). Binary models have one logit (K' = 1, sigmoid),
 multinomial models K logits (softmax). Everything is float64 numpy: exact and,
 for a linear model, one matrix product per chunk.
 
-Training objective in sum form (METHODS.md)::
+Training objective in sum form::
 
     F(theta) = sum_i c_i * l_i(theta) + 0.5 * lam * ||W||^2      (b not penalised)
 
@@ -22,7 +22,7 @@ Training objective in sum form (METHODS.md)::
 
 with ``cw`` the class weights and ``sw`` the training sample weights. The l1
 part of a penalty has no curvature and is left out of the Hessian (damping
-only), as METHODS.md says.
+only).
 """
 from dataclasses import dataclass
 import warnings

@@ -143,7 +143,7 @@ def images():
     return X, y.astype("int64"), Xv, yv
 
 
-# ---------------------------------------------------------------- Must show 1
+# ---------------------------------------------------------------- exactness
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 @pytest.mark.parametrize("objective", ["utility", "dp", "fgsm", "pgd"])
 def test_jvp_scores_equal_vmap_grad_inner_products(arch, objective, tabular, images):
@@ -378,7 +378,7 @@ def test_sampler_inputs_are_penultimate_embeddings_and_logit_curvature(tabular):
     np.testing.assert_allclose(a.hessian_norms(t), expected, rtol=1e-5)
 
 
-# ---------------------------------------------------------------- Must show 2: half-moons
+# ---------------------------------------------------------------- half-moons
 def _moons_mlp():
     return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
                          nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
@@ -386,7 +386,7 @@ def _moons_mlp():
 
 @pytest.fixture(scope="module")
 def moons_net():
-    """METHODS.md half-moons: 250 train, 20 flipped, MLP 2-32-32-32-1 (full-batch Adam)."""
+    """Half-moons of the IP Ensemble paper: 250 train, 20 flipped, MLP 2-32-32-32-1 (Adam)."""
     d = make_flipped_moons()
     X, y = d.X_train.astype("float32"), d.y_train.astype("float32")
     torch.manual_seed(0)
