@@ -1,0 +1,41 @@
+"""Packaging: the linear path needs neither torch nor skorch (they are the ``torch`` extra)."""
+import subprocess
+import sys
+import textwrap
+
+_BLOCK_TORCH = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in ("torch", "skorch"):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
+
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def test_linear_path_runs_without_torch_or_skorch():
+    code = _BLOCK_TORCH + textwrap.dedent("""
+        from sklearn.linear_model import LogisticRegression
+        import skinfluence
+        from skinfluence.datasets import make_flipped_blobs
+        d = make_flipped_blobs(random_state=0)
+        model = LogisticRegression().fit(d.X_train, d.y_train)
+        s = skinfluence.influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test)
+        t = skinfluence.InfluenceTrimmer(LogisticRegression(), fraction=0.05)
+        t.fit(d.X_train, d.y_train)
+        assert not any(m.split(".")[0] in ("torch", "skorch") for m in sys.modules)
+        print(len(s), int((~t.support_).sum()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["150", "7"]
+
+
+def test_the_blocker_really_blocks_torch():
+    code = _BLOCK_TORCH + "import torch\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "blocked" in out.stderr
