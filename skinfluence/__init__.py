@@ -7,6 +7,7 @@ from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, AdversarialRobustness
 from .scoring import influence_scores, InfluenceResult
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
+from .unlearning import unlearn
 
 __version__ = "0.1.0.dev0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "ExactHessian",
     "SampledHessian",
     "NewtonLOO",
+    "unlearn",
     "Utility",
     "DemographicParity",
     "AdversarialRobustness",
