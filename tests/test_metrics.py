@@ -1,4 +1,4 @@
-"""Fairness metrics and scorers: fairlearn's values, fallback, GridSearchCV use."""
+"""Fairness and robustness metrics and scorers: references, fallback, GridSearchCV use."""
 import builtins
 
 import numpy as np
@@ -12,6 +12,7 @@ from skinfluence import InfluenceTrimmer
 from skinfluence import metrics
 from skinfluence.metrics import (DemographicParityScorer, demographic_parity_difference,
                                  demographic_parity_scorer, fairness_scoring,
+                                 robust_accuracy, robust_accuracy_scorer, robustness_scoring,
                                  selection_rate_by_group)
 
 
@@ -80,7 +81,7 @@ def test_gridsearch_with_accuracy_and_dp_gap(data):
     X, y, s = data
     search = GridSearchCV(
         InfluenceTrimmer(LogisticRegression(), objective="demographic_parity",
-                         sensitive_feature=0, validation=3, random_state=0),
+                         sensitive_feature=0, cv=3, random_state=0),
         {"fraction": [0.0, 0.2]}, scoring=fairness_scoring(0), refit="accuracy", cv=3,
     ).fit(X, y)
     dp = search.cv_results_["mean_test_dp_gap"]
@@ -91,7 +92,7 @@ def test_gridsearch_with_accuracy_and_dp_gap(data):
 def test_routed_scorer_receives_the_sensitive_features(data):
     X, y, s = data
     grid = {"fraction": [0.0, 0.2]}
-    kw = dict(objective="demographic_parity", validation=3, random_state=0)
+    kw = dict(objective="demographic_parity", cv=3, random_state=0)
     ref = GridSearchCV(InfluenceTrimmer(LogisticRegression(), sensitive_feature=0, **kw), grid,
                        scoring=fairness_scoring(0), refit="accuracy", cv=3).fit(X, y)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -106,4 +107,125 @@ def test_routed_scorer_receives_the_sensitive_features(data):
 
 
 def test_module_exports():
-    assert set(metrics.__all__) >= {"demographic_parity_difference", "fairness_scoring"}
+    assert set(metrics.__all__) >= {"demographic_parity_difference", "fairness_scoring",
+                                    "robust_accuracy", "robustness_scoring"}
+
+
+# ---------------------------------------------------------------------- robust accuracy
+def _ball_sphere(eps, norm, n=3600):
+    """Points of the 2-D ball's boundary (l2: circle; linf: square incl. its corners)."""
+    if norm == "l2":
+        t = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+        return eps * np.column_stack([np.cos(t), np.sin(t)])
+    g = np.linspace(-eps, eps, n // 4 + 1)
+    one = np.full_like(g, eps)
+    return np.vstack([np.column_stack([g, one]), np.column_stack([g, -one]),
+                      np.column_stack([one, g]), np.column_stack([-one, g])])
+
+
+def _brute_force_robust(model, X, y, eps, norm):
+    """Correct at x and at every sampled point of the ball's boundary (a linear model's
+    worst case lies on it): an independent, approximate robust correctness per row."""
+    deltas = _ball_sphere(eps, norm)
+    return np.array([model.predict(X[j:j + 1])[0] == y[j]
+                     and np.all(model.predict(X[j] + deltas) == y[j]) for j in range(len(y))])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("eps", [0.2, 0.6])
+def test_robust_accuracy_of_a_linear_model_matches_brute_force(n_classes, norm, eps):
+    from sklearn.datasets import make_blobs
+    X, y = make_blobs(240, 2, centers=n_classes, cluster_std=1.5, random_state=n_classes)
+    model = LogisticRegression(C=0.5).fit(X[:120], y[:120])
+    Xt, yt = X[120:], y[120:]
+    brute = _brute_force_robust(model, Xt, yt, eps, norm)
+    # margin to the nearest rival's boundary, written from the coefficients
+    F = model.decision_function(Xt)
+    W = model.coef_
+    if n_classes == 2:
+        F, W = np.column_stack([-F / 2, F / 2]), np.vstack([-W / 2, W / 2])
+    dual = 2 if norm == "l2" else 1
+    dist = np.array([min((F[j, yt[j]] - F[j, k]) / np.linalg.norm(W[yt[j]] - W[k], ord=dual)
+                         for k in range(n_classes) if k != yt[j]) for j in range(len(yt))])
+    clear = np.abs(dist - eps) > 1e-2  # brute-force sampling is exact away from the edge
+    assert clear.mean() > 0.9 and 0.2 < brute.mean() < 1.0
+    exact = dist > eps
+    np.testing.assert_array_equal(exact[clear], brute[clear])
+    assert robust_accuracy(model, Xt, yt, epsilon=eps, norm=norm) == pytest.approx(exact.mean())
+    w = np.linspace(0.5, 2.0, len(yt))
+    assert robust_accuracy(model, Xt, yt, epsilon=eps, norm=norm, sample_weight=w) == \
+        pytest.approx(np.average(exact, weights=w))
+
+
+def test_robust_accuracy_at_zero_budget_is_accuracy_and_falls_with_budget(data):
+    X, y, _ = data
+    model = LogisticRegression().fit(X, y)
+    assert robust_accuracy(model, X, y, epsilon=0.0) == pytest.approx(model.score(X, y))
+    values = [robust_accuracy(model, X, y, epsilon=e, norm=n)
+              for n in ("l2", "linf") for e in (0.1, 0.3)]
+    assert values[0] > values[1] and values[2] > values[3]
+    assert values[2] <= values[0]  # the linf ball holds the l2 ball of the same radius
+
+
+def test_robust_accuracy_through_meta_estimators_and_errors(data):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+    X, y, _ = data
+    from sklearn.semi_supervised import SelfTrainingClassifier
+    search = GridSearchCV(SelfTrainingClassifier(LogisticRegression()),
+                          {"estimator__C": [0.1, 1.0]}, cv=2).fit(X, y)
+    inner = search.best_estimator_.estimator_
+    assert isinstance(inner, LogisticRegression)
+    assert robust_accuracy(search, X, y, epsilon=0.3) == pytest.approx(
+        robust_accuracy(inner, X, y, epsilon=0.3))
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="epsilon"):
+        robust_accuracy(model, X, y, epsilon=-1)
+    with pytest.raises(ValueError, match="norm"):
+        robust_accuracy(model, X, y, epsilon=0.1, norm="l1")
+    with pytest.raises(TypeError, match="Pipeline"):
+        robust_accuracy(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), X, y,
+                        epsilon=0.1)
+    with pytest.raises(TypeError, match="linear classifiers"):
+        robust_accuracy(DecisionTreeClassifier().fit(X, y), X, y, epsilon=0.1)
+
+
+def test_robustness_scoring_in_gridsearch_prefers_the_robust_model(data):
+    X, y, _ = data
+    search = GridSearchCV(LogisticRegression(), {"C": [1e-3, 1e-2, 10.0]},
+                          scoring=robustness_scoring(epsilon=0.5), refit="robust_accuracy",
+                          cv=3).fit(X, y)
+    res = search.cv_results_
+    assert np.all(res["mean_test_robust_accuracy"] <= res["mean_test_accuracy"])
+    best = int(np.argmax(res["mean_test_robust_accuracy"]))
+    assert search.best_params_ == res["params"][best]
+    scorer = robust_accuracy_scorer(epsilon=0.5, norm="linf")
+    assert scorer(search.best_estimator_, X, y) == pytest.approx(
+        robust_accuracy(search.best_estimator_, X, y, epsilon=0.5, norm="linf"))
+    assert repr(scorer) == "RobustAccuracyScorer(epsilon=0.5, norm='linf', steps=20)"
+    with pytest.raises(ValueError, match="epsilon"):
+        robust_accuracy_scorer(epsilon="big")
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_robust_accuracy_of_a_linear_skorch_net_matches_the_exact_linear_value(data, norm):
+    """PGD against a net that is a linear model finds what the exact margin says."""
+    torch = pytest.importorskip("torch")
+    skorch = pytest.importorskip("skorch")
+    X, y, _ = data
+    X = X.astype(np.float32)
+    torch.manual_seed(0)
+    net = skorch.NeuralNetClassifier(torch.nn.Linear(4, 2), criterion=torch.nn.CrossEntropyLoss,
+                                     max_epochs=20, lr=0.1, train_split=None,
+                                     verbose=0).fit(X, y)
+    lin = LogisticRegression()
+    W = net.module_.weight.detach().double().numpy()
+    b = net.module_.bias.detach().double().numpy()
+    lin.coef_, lin.intercept_, lin.classes_ = (W[1] - W[0])[None], np.array([b[1] - b[0]]), \
+        np.array([0, 1])
+    exact = robust_accuracy(lin, X.astype(np.float64), y, epsilon=0.3, norm=norm)
+    pgd = robust_accuracy(net, X, y, epsilon=0.3, norm=norm, steps=20)
+    assert exact < net.score(X, y) - 0.05
+    assert pgd == pytest.approx(exact, abs=2 / len(y))  # float32 ties at the edge at most

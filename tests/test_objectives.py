@@ -97,3 +97,152 @@ def test_each_objective_gradient_matches_central_differences(any_data, objective
     terms = objective.terms(a, X_val, y_val, s)
     fd = central_difference(lambda t: a.objective_value(terms, t), a.theta)
     np.testing.assert_allclose(a.objective_gradient(terms), fd, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------- budgeted (adaptive) attack
+def _binary_loss(model, X, y):
+    """Log-loss of a binary linear model, written from its coefficients."""
+    s = np.where(y == model.classes_[1], 1.0, -1.0)
+    return np.logaddexp(0.0, -s * (X @ model.coef_[0] + model.intercept_[0]))
+
+
+def _ball_boundary(d, eps, norm, rng):
+    """Points of the sphere of the ball (the worst case of a linear loss lies there)."""
+    if norm == "linf":  # every vertex and a grid of every face
+        grid = np.linspace(-eps, eps, 21 if d == 2 else 7)
+        cube = np.stack(np.meshgrid(*[grid] * d), -1).reshape(-1, d)
+        return cube[np.abs(cube).max(axis=1) >= eps - 1e-12]
+    if d == 2:
+        t = np.linspace(0.0, 2 * np.pi, 7200, endpoint=False)
+        return eps * np.column_stack([np.cos(t), np.sin(t)])
+    u = rng.normal(size=(20000, d))
+    return eps * u / np.linalg.norm(u, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("d", [2, 3])
+def test_budgeted_attack_is_the_brute_force_worst_case_binary(norm, d):
+    rng = np.random.RandomState(d)
+    X = rng.normal(size=(80, d))
+    y = (X @ rng.normal(size=d) + 0.5 * rng.normal(size=80) > 0).astype(int)
+    model = exact_logistic(C=0.7).fit(X, y)
+    a = LinearModelAdapter(model)
+    eps = 0.4
+    Xv, yv = X[:12], y[:12]
+    Xa = a.budgeted_attack(Xv, a.encode(yv, name="y", n=12), eps, norm)
+    size = np.abs(Xa - Xv).max(axis=1) if norm == "linf" else np.linalg.norm(Xa - Xv, axis=1)
+    np.testing.assert_allclose(size, eps, rtol=1e-12)
+    got = _binary_loss(model, Xa, yv)
+    deltas = _ball_boundary(d, eps, norm, rng)
+    for j in range(len(yv)):
+        brute = _binary_loss(model, Xv[j] + deltas, np.full(len(deltas), yv[j])).max()
+        assert got[j] >= brute - 1e-12
+        assert got[j] <= brute + (1e-12 if norm == "linf" else 1e-3 * (d - 1) ** 2)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_budgeted_attack_multinomial_is_close_to_brute_force(multiclass_data, norm):
+    X, y, X_val, y_val = multiclass_data
+    model = exact_logistic(C=0.3).fit(X[:, :2], y)
+    a = LinearModelAdapter(model)
+    eps, Xv, yv = 0.5, X_val[:30, :2], y_val[:30]
+    Xa = a.budgeted_attack(Xv, a.encode(yv, name="y", n=30), eps, norm)
+    ord_ = np.inf if norm == "linf" else 2
+    assert np.linalg.norm(Xa - Xv, ord=ord_, axis=1).max() <= eps + 1e-12
+
+    def ce(Z, label):
+        F = Z @ model.coef_.T + model.intercept_
+        return np.logaddexp.reduce(F, axis=1) - F[:, label]
+
+    deltas = _ball_boundary(2, eps, norm, np.random.RandomState(0))
+    got = np.array([ce(Xa[j:j + 1], yv[j])[0] for j in range(30)])
+    brute = np.array([ce(Xv[j] + deltas, yv[j]).max() for j in range(30)])
+    assert np.all(got <= brute + 1e-9)  # a point of the ball: never above the worst case
+    assert np.all(got >= 0.9 * brute)   # the best rival direction: close to it
+    assert np.mean(got) >= 0.98 * np.mean(brute)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_fixed_attacked_set_gives_the_adaptive_objective_gradient(binary_data, norm,
+                                                                  fit_intercept):
+    """Danskin: grad of J on the set attacked at theta == grad of the worst-case objective."""
+    from tests._reference import central_difference
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic(C=0.5, fit_intercept=fit_intercept).fit(X, y)
+    a = LinearModelAdapter(model)
+    eps = 0.3
+    s = np.where(y_val == 1, 1.0, -1.0)
+    d = X.shape[1]
+    dual = 1 if norm == "linf" else 2
+
+    def adaptive(theta):  # mean log(1 + exp(-(s (w.x + b) - eps ||w||_dual)))
+        w, b = theta[:d], (theta[d] if fit_intercept else 0.0)
+        margin = s * (X_val @ w + b) - eps * np.linalg.norm(w, ord=dual)
+        return np.mean(np.logaddexp(0.0, -margin))
+
+    terms = AdversarialRobustness(epsilon=eps, norm=norm).terms(a, X_val, y_val)
+    assert a.objective_value(terms) == pytest.approx(adaptive(a.theta), rel=1e-12)
+    np.testing.assert_allclose(a.objective_gradient(terms),
+                               central_difference(adaptive, a.theta), rtol=1e-6, atol=1e-9)
+    # the transferred (gamma) attack is not this objective's gradient
+    gamma = AdversarialRobustness(gamma=1.3).terms(a, X_val, y_val)
+    assert not np.allclose(a.objective_gradient(gamma), a.objective_gradient(terms), rtol=0.1)
+
+
+def test_budgeted_objective_grows_with_epsilon_and_norm(any_data):
+    X, y, X_val, y_val = any_data
+    a = LinearModelAdapter(exact_logistic().fit(X, y))
+    values = [a.objective_value(AdversarialRobustness(epsilon=e, norm=n).terms(a, X_val, y_val))
+              for n in ("l2", "linf") for e in (0.1, 0.5)]
+    clean = a.objective_value(Utility().terms(a, X_val, y_val))
+    assert clean < values[0] < values[1]
+    assert clean < values[2] < values[3]
+    assert values[2] > values[0]  # the linf ball holds the l2 ball of the same radius
+
+
+def test_zero_weight_model_is_a_clear_error(any_data):
+    X, y, X_val, y_val = any_data
+    model = exact_logistic().fit(X, y)
+    model.coef_ = np.zeros_like(model.coef_)
+    a = LinearModelAdapter(model)
+    for obj in (AdversarialRobustness(), AdversarialRobustness(epsilon=0.5, norm="l2"),
+                AdversarialRobustness(epsilon=0.5, norm="linf")):
+        with pytest.raises(ValueError, match="no direction to attack"):
+            obj.terms(a, X_val, y_val)
+
+
+def test_budgeted_attack_parameter_errors(binary_data):
+    X, y, X_val, y_val = binary_data
+    a = LinearModelAdapter(exact_logistic().fit(X, y))
+    with pytest.raises(ValueError, match="norm must be one of"):
+        AdversarialRobustness(norm="l1").terms(a, X_val, y_val)
+    for eps in (0, -0.5, "0.1"):
+        with pytest.raises(ValueError, match="epsilon must be a positive number"):
+            AdversarialRobustness(epsilon=eps, norm="l2").terms(a, X_val, y_val)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_pgd_on_a_linear_net_reaches_the_closed_form_worst_case(binary_data, norm):
+    """Torch PGD within the ball against a linear module == the closed form of w = w1 - w0."""
+    import torch
+    from skinfluence.models import make_adapter
+    X, y, X_val, y_val = binary_data
+    torch.manual_seed(0)
+    module = torch.nn.Linear(X.shape[1], 2).double()
+    a = make_adapter((module, torch.nn.CrossEntropyLoss()))
+    a.training_data(X, y)
+    eps = 0.3
+    terms = AdversarialRobustness(epsilon=eps, norm=norm, steps=30).terms(a, X_val, y_val)
+    Xa = terms.X.numpy()
+    ord_ = np.inf if norm == "linf" else 2
+    assert np.linalg.norm(Xa - X_val, ord=ord_, axis=1).max() <= eps + 1e-9
+    with torch.no_grad():
+        w = (module.weight[1] - module.weight[0]).numpy()
+        b = float(module.bias[1] - module.bias[0])
+    s = np.where(y_val == 1, 1.0, -1.0)
+    dual = 1 if norm == "linf" else 2
+    worst = np.logaddexp(0.0, -(s * (X_val @ w + b) - eps * np.linalg.norm(w, ord=dual)))
+    got = np.logaddexp(0.0, -s * (Xa @ w + b))
+    assert np.all(got <= worst + 1e-9)
+    np.testing.assert_allclose(got, worst, rtol=1e-3)

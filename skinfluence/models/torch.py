@@ -15,7 +15,7 @@ every forward pass is ``torch.func.functional_call`` at a parameter set.
   forward-over-reverse Hessian-vector products (small P); ``hvp`` for CG.
 - Objectives: the validation loss uses the same per-sample loss as training,
   probabilities come from the estimator's own ``predict_proba`` nonlinearity;
-  the robustness attack is FGSM (``steps=1``) / PGD in an L-infinity ball.
+  the robustness attack is FGSM (``steps=1``) / PGD in an L-infinity or l2 ball.
 - Members: a flat ``theta`` or a :class:`~skinfluence.models._torch_params.Member`
   (parameter noise, activation dropout, training checkpoints) everywhere a
   parameter set is accepted.
@@ -35,7 +35,6 @@ Examples
 """
 import contextlib
 from collections.abc import Mapping
-import numbers
 
 import numpy as np
 import torch
@@ -288,17 +287,17 @@ class TorchModelAdapter:
         return total.detach()
 
     def attack(self, X, y_idx, objective):
-        """FGSM (``steps=1``) / PGD attacked copy of the rows, L-infinity ball ``epsilon``.
+        """PGD attacked copy of the rows within the ball ``||delta|| <= epsilon``.
 
-        Each step moves every input by ``alpha * sign(grad_x l)`` (``alpha =
-        epsilon`` for FGSM, ``2.5 epsilon / steps`` for PGD) and projects back
-        into the ball around the clean input; no box constraint on the values.
+        ``objective.norm``: "linf" (also None, the historical default) or "l2".
+        Each step moves every input by ``alpha * u(grad_x l)`` with ``u`` the
+        sign (linf) or the gradient over its l2 norm per row (l2), ``alpha =
+        epsilon`` for one step (FGSM) and ``2.5 epsilon / steps`` for PGD, then
+        projects back into the ball around the clean input (clipping for linf,
+        rescaling for l2); no box constraint on the values.
         """
-        eps, steps = objective.epsilon, objective.steps
-        if not isinstance(eps, numbers.Real) or eps <= 0:
-            raise ValueError(f"epsilon must be a positive number, got {eps!r}.")
-        if not isinstance(steps, numbers.Integral) or steps < 1:
-            raise ValueError(f"steps must be a positive int (1 = FGSM), got {steps!r}.")
+        objective.check_params()
+        eps, steps, norm = objective.epsilon, objective.steps, objective.norm or "linf"
         if not X.is_floating_point():
             raise TypeError("AdversarialRobustness needs floating-point inputs to attack.")
         alpha = eps if steps == 1 else 2.5 * eps / steps
@@ -312,7 +311,7 @@ class TorchModelAdapter:
                 with torch.enable_grad():
                     loss = self.spec.loss(self.spec.output(self.module(x)), yy).sum()
                     (g,) = torch.autograd.grad(loss, x)
-                x = torch.minimum(torch.maximum(x.detach() + alpha * g.sign(), x0 - eps), x0 + eps)
+                x = _project(x.detach() + alpha * _ascent(g, norm), x0, eps, norm)
             parts.append(x.detach())
         return torch.cat(parts).to(X.device)
 
@@ -486,3 +485,24 @@ class TorchModelAdapter:
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
+
+
+def _row_norms(t):
+    """l2 norm of each row of t (all but the first dimension), broadcastable to t."""
+    return t.flatten(1).norm(dim=1).reshape((-1,) + (1,) * (t.dim() - 1))
+
+
+def _ascent(g, norm):
+    """Unit-ball direction of steepest ascent: sign(g) (linf) or g / ||g||_2 per row (l2)."""
+    if norm == "linf":
+        return g.sign()
+    return g / _row_norms(g).clamp_min(torch.finfo(g.dtype).tiny)
+
+
+def _project(x, x0, eps, norm):
+    """Nearest point of the ball ``||x - x0|| <= eps`` (clip for linf, rescale for l2)."""
+    if norm == "linf":
+        return torch.minimum(torch.maximum(x, x0 - eps), x0 + eps)
+    delta = x - x0
+    scale = (eps / _row_norms(delta).clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1.0)
+    return x0 + delta * scale
