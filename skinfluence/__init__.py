@@ -8,6 +8,7 @@ from .objectives import Utility, DemographicParity, AdversarialRobustness
 from .scoring import influence_scores, InfluenceResult
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
 from .unlearning import unlearn
+from .label_issues import find_label_issues
 
 __version__ = "0.1.0.dev0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "InfluenceTrimmer",
     "InfluenceReweighter",
     "InfluenceRelabeler",
+    "find_label_issues",
     "IP",
     "IPEnsemble",
     "ExactHessian",

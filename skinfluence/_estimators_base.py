@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils import _safe_indexing, check_random_state, get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -21,7 +21,6 @@ from ._base import resolve
 from ._compat import (
     HasMethods,
     Interval,
-    RealNotInt,
     StrOptions,
     _check_method_params,
     _check_sample_weight,
@@ -46,11 +45,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         "estimator": [HasMethods(["fit", "predict"])],
         "method": [StrOptions(set(METHODS)), Method],
         "objective": [StrOptions(set(OBJECTIVES)), Objective],
-        "validation": [
-            Interval(numbers.Integral, 2, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="neither"),
-            HasMethods(["split", "get_n_splits"]),
-        ],
+        "cv": ["cv_object"],
+        "trusted": [StrOptions({"agree"}), None],
+        "n_jobs": [numbers.Integral, None],
         "sensitive_feature": [str, numbers.Integral, None],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "adapter_options": [dict, None],
@@ -58,8 +55,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         "verbose": ["verbose"],
     }
 
-    # subclasses: True when ``_act`` needs class probabilities of every row
-    _needs_proba = False
+    def _needs_proba(self, n_classes):
+        """Subclasses: True when ``_act`` needs class probabilities of every row."""
+        return False
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)  # the estimator is validated by its fit
@@ -84,7 +82,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             routing). Alternatively set ``sensitive_feature=`` to a column of X.
         X_val, y_val : validation data, default=None
             When given, one clone is fitted on all of X and scored against
-            ``(X_val, y_val)``; ``validation`` is ignored.
+            ``(X_val, y_val)``; ``cv`` is ignored.
         sensitive_features_val : array-like of shape (n_val,), default=None
             Sensitive attribute of the rows of ``X_val``.
         scores : array-like of shape (n_samples,), default=None
@@ -111,6 +109,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         needs_s = isinstance(objective, DemographicParity) and scores is None
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
+        X_in, y_in = X, y
         X, y = validate_data(self, X, y, accept_sparse="csr")
         check_classification_targets(y)
         est_params = self._route_fit_params(X, sample_weight, fit_params)
@@ -124,21 +123,28 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if s is not None and len(s) != X.shape[0]:
             raise ValueError(f"sensitive_features has {len(s)} values, X has {X.shape[0]} rows.")
         rng = check_random_state(self.random_state)
+        self._train_index = _index_of(X_in, y_in)
         plan = ScoringPlan(X=X, y=y, fit_params=est_params, sample_weight=sw, sensitive=s)
         if X_val is not None or y_val is not None:
             self._explicit_validation(plan, X_val, y_val, sensitive_features_val, objective,
                                       needs_s)
         self._check_refit_support()
+        self._check_action(objective)
         proba = None
         if scores is not None:
             scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
             if scores.shape[0] != X.shape[0]:
                 raise ValueError(f"scores has {scores.shape[0]} values, X has {X.shape[0]} rows.")
-            if self._needs_proba and len(classes) > 2:
+            if self._needs_proba(len(classes)):
                 proba = self._in_sample_proba(plan, classes)
         else:
-            scored = score_training_rows(self, plan, method, objective, rng,
-                                         want_proba=self._needs_proba and len(classes) > 2)
+            scored = score_training_rows(
+                self.estimator, plan, method=method, objective=objective, cv=self.cv,
+                trusted=self.trusted, seed=int(rng.randint(np.iinfo(np.int32).max)),
+                n_jobs=self.n_jobs, batch_size=self.batch_size,
+                adapter_options=self.adapter_options, log=self._log if self.verbose else None,
+                verbose=self.verbose,
+            )
             scores, proba = scored.scores, scored.proba
         if sw is not None:
             scores = np.where(sw > 0, scores, np.nan)
@@ -183,7 +189,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _explicit_validation(self, plan, X_val, y_val, s_val, objective, needs_s):
         if X_val is None or y_val is None:
-            raise ValueError("Pass both X_val and y_val (or neither, to use `validation`).")
+            raise ValueError("Pass both X_val and y_val (or neither, to cross-fit with `cv`).")
         if needs_s:
             plan.sensitive_val = self._sensitive(X_val, s_val, objective, "X_val",
                                                  "sensitive_features_val")
@@ -202,6 +208,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _check_refit_support(self):
         """Subclasses: raise early when the estimator cannot be refitted as needed."""
+
+    def _check_action(self, objective):
+        """Subclasses: raise early when the action's parameters do not fit the objective."""
 
     def _act(self, scores, y, proba, sample_weight):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -238,14 +247,15 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             import pandas as pd
         except ImportError as exc:  # pragma: no cover
             raise ImportError("report() needs pandas (pip install pandas).") from exc
-        frame = pd.DataFrame({"score": self.scores_, **self._report_columns()})
+        frame = pd.DataFrame({"score": self.scores_, **self._report_columns()},
+                             index=self._train_index)
         if y is not None:
             y = column_or_1d(np.asarray(y), warn=True)
             if len(y) != len(frame):
                 raise ValueError(f"y has {len(y)} labels; the fit had {len(frame)} samples.")
             frame["label"] = y
         if X is not None:
-            frame["predicted"] = self.predict(X)
+            frame["predicted"] = np.asarray(self.predict(X))
         return frame
 
     def _report_columns(self):  # pragma: no cover - abstract
@@ -419,9 +429,13 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return tags
 
 
-def safe_rows(X, mask):
-    """Rows of X (array, sparse matrix or DataFrame) selected by a boolean mask."""
-    return _safe_indexing(X, np.flatnonzero(mask))
+def _index_of(X, y):
+    """The pandas index of the training rows (X's, else y's), or None."""
+    for data in (X, y):
+        index = getattr(data, "index", None)
+        if index is not None and not callable(index):
+            return index.copy()
+    return None
 
 
 def subset_params(X, params, mask):

@@ -255,7 +255,7 @@ def test_trimmer_with_checkpoint_ensemble_in_a_pipeline_and_grid_search():
     X, y = _data(n=90)
     net = _net(n_snapshots=3, max_epochs=6)
     trimmer = InfluenceTrimmer(net, method=IPEnsemble(members="checkpoints"), fraction=0.1,
-                               validation=3, random_state=0)
+                               cv=3, random_state=0)
     to32 = FunctionTransformer(lambda Z: np.asarray(Z, dtype=np.float32))
     pipe = make_pipeline(StandardScaler(), to32, trimmer).fit(X, y)
     fitted = pipe[-1]

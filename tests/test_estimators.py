@@ -10,7 +10,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, scale
 from sklearn.svm import LinearSVC
@@ -60,7 +60,7 @@ def lr():
 # ---------------------------------------------------------------------- trimming
 def test_trimmer_drops_the_lowest_fraction(noisy_cancer):
     X, y, _ = noisy_cancer
-    trim = InfluenceTrimmer(lr(), fraction=0.1, validation=3, random_state=0).fit(X, y)
+    trim = InfluenceTrimmer(lr(), fraction=0.1, cv=3, random_state=0).fit(X, y)
     n_drop = int(0.1 * len(y))
     assert (~trim.support_).sum() == n_drop
     assert np.all(np.isfinite(trim.scores_))
@@ -79,40 +79,58 @@ def test_trimmer_drops_the_lowest_fraction(noisy_cancer):
 
 def test_trimmer_threshold_drops_every_sample_below_it(noisy_cancer):
     X, y, _ = noisy_cancer
-    trim = InfluenceTrimmer(lr(), threshold=0.0, validation=3, random_state=0).fit(X, y)
+    trim = InfluenceTrimmer(lr(), threshold=0.0, cv=3, random_state=0).fit(X, y)
     np.testing.assert_array_equal(trim.support_, trim.scores_ >= 0.0)
     assert 0 < (~trim.support_).sum() < len(y)
 
 
-def test_cross_fitting_is_the_mean_over_the_other_folds(noisy_cancer):
-    """validation=k: each fold's model scores its training rows against the held-out fold."""
+@pytest.mark.parametrize("trusted", [None, "agree"])
+def test_cross_fitting_is_the_mean_over_the_other_folds(noisy_cancer, trusted):
+    """cv=splitter: each fold's model scores its training rows against the held-out fold,
+    or (trusted="agree") against the held-out rows whose label it predicts."""
     X, y, _ = noisy_cancer
     folds = KFold(4, shuffle=True, random_state=1)
-    trim = InfluenceTrimmer(lr(), validation=folds, random_state=0).fit(X, y)
+    trim = InfluenceTrimmer(lr(), cv=folds, trusted=trusted, random_state=0).fit(X, y)
     total, count = np.zeros(len(y)), np.zeros(len(y))
+    n_filtered = 0
     for tr, va in folds.split(X, y):
         model = lr().fit(X[tr], y[tr])
+        if trusted == "agree":
+            agrees = model.predict(X[va]) == y[va]
+            n_filtered += (~agrees).sum()
+            va = va[agrees]
         total[tr] += influence_scores(model, X[tr], y[tr], X[va], y[va])
         count[tr] += 1
     assert np.all(count == 3)  # every sample scored k-1 times
+    assert (n_filtered > 0) == (trusted == "agree")
     np.testing.assert_allclose(trim.scores_, total / count, rtol=1e-6, atol=1e-12)
 
 
 def test_default_cross_fitting_scores_every_sample(noisy_cancer):
     X, y, _ = noisy_cancer
     trim = InfluenceTrimmer(lr(), random_state=0).fit(X, y)
-    assert trim.get_params()["validation"] == 5
+    assert trim.get_params()["cv"] == 5 and trim.get_params()["trusted"] == "agree"
     assert np.all(np.isfinite(trim.scores_))
 
 
-def test_float_validation_holds_out_a_stratified_share_that_is_kept(noisy_cancer):
+def test_a_single_split_leaves_held_out_rows_unscored_and_kept(noisy_cancer):
     X, y, _ = noisy_cancer
-    trim = InfluenceTrimmer(lr(), validation=0.25, fraction=0.1, random_state=0).fit(X, y)
+    split = StratifiedShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
+    trim = InfluenceTrimmer(lr(), cv=split, fraction=0.1, random_state=0).fit(X, y)
     held_out = np.isnan(trim.scores_)
-    assert held_out.sum() == int(np.ceil(0.25 * len(y)))
-    assert abs(y[held_out].mean() - y.mean()) < 0.02  # stratified
+    (_, test), = split.split(X, y)
+    np.testing.assert_array_equal(np.flatnonzero(held_out), np.sort(test))
     assert trim.support_[held_out].all()  # never trimmed, part of the refit
     assert (~trim.support_).sum() == int(0.1 * len(y))
+
+
+def test_cv_accepts_an_iterable_of_splits_and_n_jobs(noisy_cancer):
+    X, y, _ = noisy_cancer
+    folds = list(KFold(3, shuffle=True, random_state=2).split(X))
+    a = InfluenceTrimmer(lr(), cv=folds, random_state=0).fit(X, y)
+    b = InfluenceTrimmer(lr(), cv=KFold(3, shuffle=True, random_state=2), n_jobs=2,
+                         random_state=0).fit(X, y)
+    np.testing.assert_allclose(a.scores_, b.scores_, rtol=1e-10)
 
 
 def test_explicit_validation_data(noisy_cancer):
@@ -129,9 +147,9 @@ def test_explicit_validation_data(noisy_cancer):
 
 def test_precomputed_scores_give_the_same_fit(noisy_cancer):
     X, y, _ = noisy_cancer
-    a = InfluenceTrimmer(lr(), fraction=0.1, validation=3, random_state=0).fit(X, y)
+    a = InfluenceTrimmer(lr(), fraction=0.1, cv=3, random_state=0).fit(X, y)
     b = InfluenceTrimmer(lr(), fraction=0.2).fit(X, y, scores=a.scores_)
-    c = InfluenceTrimmer(lr(), fraction=0.2, validation=3, random_state=0).fit(X, y)
+    c = InfluenceTrimmer(lr(), fraction=0.2, cv=3, random_state=0).fit(X, y)
     np.testing.assert_array_equal(b.support_, c.support_)
     with pytest.raises(ValueError, match="scores has 3 values"):
         InfluenceTrimmer(lr()).fit(X, y, scores=[1.0, 2.0, 3.0])
@@ -151,7 +169,7 @@ def test_trimming_keeps_every_class():
                                     IPEnsemble(n_members=3)])
 def test_every_method_runs(noisy_cancer, method):
     X, y, _ = noisy_cancer
-    trim = InfluenceTrimmer(lr(), method=method, validation=3, random_state=0).fit(X, y)
+    trim = InfluenceTrimmer(lr(), method=method, cv=3, random_state=0).fit(X, y)
     assert np.all(np.isfinite(trim.scores_))
 
 
@@ -160,15 +178,15 @@ def test_sparse_input_gives_the_dense_scores(noisy_cancer):
 
     X, y, _ = noisy_cancer
     est = LogisticRegression(tol=1e-12, max_iter=5000)
-    dense = InfluenceTrimmer(est, validation=3, random_state=0).fit(X, y)
-    sparse = InfluenceTrimmer(est, validation=3, random_state=0).fit(sp.csc_matrix(X), y)
+    dense = InfluenceTrimmer(est, cv=3, random_state=0).fit(X, y)
+    sparse = InfluenceTrimmer(est, cv=3, random_state=0).fit(sp.csc_matrix(X), y)
     np.testing.assert_allclose(dense.scores_, sparse.scores_, rtol=1e-4, atol=1e-8)
     np.testing.assert_array_equal(dense.support_, sparse.support_)
 
 
 def test_sgd_classifier_is_supported(noisy_cancer):
     X, y, _ = noisy_cancer
-    trim = InfluenceTrimmer(SGDClassifier(loss="log_loss", random_state=0), validation=3,
+    trim = InfluenceTrimmer(SGDClassifier(loss="log_loss", random_state=0), cv=3,
                             random_state=0).fit(X, y)
     assert np.isfinite(trim.scores_).all() and (~trim.support_).sum() == 28
 
@@ -179,7 +197,7 @@ def test_estimators_never_mutate_their_inputs(noisy_cancer):
     est, method = lr(), IPEnsemble(n_members=2)
     params = (est.get_params(), method.get_params())
     for cls in (InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler):
-        model = cls(est, method=method, validation=3, random_state=0)
+        model = cls(est, method=method, cv=3, random_state=0)
         model.fit_resample(X, y)
         assert model.estimator is est and model.method is method
     np.testing.assert_array_equal(X, X0)
@@ -192,7 +210,7 @@ def test_pandas_input_keeps_feature_names(noisy_cancer):
     pd = pytest.importorskip("pandas")
     X, y, _ = noisy_cancer
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    trim = InfluenceTrimmer(lr(), validation=3, random_state=0).fit(df, pd.Series(y))
+    trim = InfluenceTrimmer(lr(), cv=3, random_state=0).fit(df, pd.Series(y))
     np.testing.assert_array_equal(trim.feature_names_in_, df.columns)
     X_res, y_res = trim.fit_resample(df, pd.Series(y, name="target"))
     assert isinstance(X_res, pd.DataFrame) and isinstance(y_res, pd.Series)
@@ -204,10 +222,10 @@ def test_zero_weight_rows_are_not_scored_nor_acted_on(noisy_cancer):
     X, y, _ = noisy_cancer
     w = np.ones(len(y))
     w[:50] = 0
-    trim = InfluenceTrimmer(lr(), validation=3, random_state=0).fit(X, y, sample_weight=w)
+    trim = InfluenceTrimmer(lr(), cv=3, random_state=0).fit(X, y, sample_weight=w)
     assert np.isnan(trim.scores_[:50]).all() and np.isfinite(trim.scores_[50:]).all()
     assert trim.support_[:50].all()
-    ref = InfluenceTrimmer(lr(), validation=3, random_state=0).fit(X[50:], y[50:])
+    ref = InfluenceTrimmer(lr(), cv=3, random_state=0).fit(X[50:], y[50:])
     np.testing.assert_allclose(trim.scores_[50:], ref.scores_, rtol=1e-5, atol=1e-9)
 
 
@@ -223,19 +241,23 @@ def test_invalid_parameters_are_rejected(noisy_cancer):
         InfluenceTrimmer(lr(), method="nope").fit(X, y)
     with pytest.raises(InvalidParameterError, match="fraction"):
         InfluenceTrimmer(lr(), fraction=1.0).fit(X, y)
-    with pytest.raises(InvalidParameterError, match="validation"):
-        InfluenceTrimmer(lr(), validation=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="cv"):
+        InfluenceTrimmer(lr(), cv=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="trusted"):
+        InfluenceTrimmer(lr(), trusted="all").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="fraction"):
+        InfluenceTrimmer(lr(), fraction="half").fit(X, y)
 
 
 def test_unsupported_estimator_error_lists_the_supported_families(noisy_cancer):
     X, y, _ = noisy_cancer
     with pytest.raises(TypeError, match="Supported model families"):
-        InfluenceTrimmer(DecisionTreeClassifier(), validation=3).fit(X, y)
+        InfluenceTrimmer(DecisionTreeClassifier(), cv=3).fit(X, y)
 
 
 def test_verbose_reports_progress(noisy_cancer, capsys):
     X, y, _ = noisy_cancer
-    InfluenceTrimmer(lr(), validation=3, verbose=1, random_state=0).fit(X, y)
+    InfluenceTrimmer(lr(), cv=3, verbose=1, random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert out.count("split") == 3 and "trimming 28 of 569" in out and "refitting" in out
 
@@ -243,7 +265,7 @@ def test_verbose_reports_progress(noisy_cancer, capsys):
 # ---------------------------------------------------------------------- relabeling
 def test_relabeler_binary_flips_the_lowest_fraction(noisy_cancer):
     X, y, flipped = noisy_cancer
-    rel = InfluenceRelabeler(lr(), fraction=0.05, validation=3, random_state=0).fit(X, y)
+    rel = InfluenceRelabeler(lr(), fraction=0.05, cv=3, random_state=0).fit(X, y)
     worst = np.argsort(rel.scores_)[:int(0.05 * len(y))]
     assert set(np.flatnonzero(rel.relabeled_)) == set(worst)
     np.testing.assert_array_equal(rel.y_relabeled_[rel.relabeled_], 1 - y[rel.relabeled_])
@@ -296,7 +318,7 @@ def test_influence_weights_follow_methods_md():
 def test_reweighter_refits_with_the_weights(noisy_cancer):
     X, y, flipped = noisy_cancer
     w_user = np.linspace(0.5, 1.5, len(y))
-    rw = InfluenceReweighter(lr(), validation=3, random_state=0).fit(X, y, sample_weight=w_user)
+    rw = InfluenceReweighter(lr(), cv=3, random_state=0).fit(X, y, sample_weight=w_user)
     np.testing.assert_allclose(rw.weights_, influence_weights(rw.scores_))
     ref = lr().fit(X, y, sample_weight=rw.weights_ * w_user)
     np.testing.assert_allclose(rw.estimator_.coef_, ref.coef_)
@@ -306,7 +328,7 @@ def test_reweighter_refits_with_the_weights(noisy_cancer):
 
 def test_reweighter_fit_resample_is_a_weighted_resample(noisy_cancer):
     X, y, _ = noisy_cancer
-    rw = InfluenceReweighter(lr(), validation=3, random_state=0)
+    rw = InfluenceReweighter(lr(), cv=3, random_state=0)
     X_res, y_res = rw.fit_resample(X, y)
     assert X_res.shape == X.shape
     counts = np.bincount(rw.sample_indices_, minlength=len(y))
@@ -336,12 +358,12 @@ def test_sensitive_feature_column_equals_passed_array(adult_small):
     X, y, s, *_, col = adult_small
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
-    kw = dict(objective="demographic_parity", validation=3, random_state=0)
+    kw = dict(objective="demographic_parity", cv=3, random_state=0)
     a = InfluenceTrimmer(lr(), sensitive_feature=col, **kw).fit(X, y)
     b = InfluenceTrimmer(lr(), sensitive_feature=f"c{col}", **kw).fit(df, y)
     c = InfluenceTrimmer(lr(), **kw).fit(X, y, sensitive_features=X[:, col])
     d = InfluenceTrimmer(lr(), objective=DemographicParity(sensitive_feature=col),
-                         validation=3, random_state=0).fit(X, y)
+                         cv=3, random_state=0).fit(X, y)
     for other in (b, c, d):
         np.testing.assert_allclose(a.scores_, other.scores_)
 
@@ -349,7 +371,7 @@ def test_sensitive_feature_column_equals_passed_array(adult_small):
 # ---------------------------------------------------------------------- composition
 def test_gridsearch_over_fraction_method_member_count_and_C_with_two_jobs(noisy_cancer):
     X, y, _ = noisy_cancer
-    pipe = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), validation=3, random_state=0))
+    pipe = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), cv=3, random_state=0))
     grid = [
         {"influencetrimmer__fraction": [0.0, 0.1],
          "influencetrimmer__method": ["ip", "exact_hessian"],
@@ -375,7 +397,7 @@ def test_imblearn_pipeline_with_trimmer_as_a_middle_step(noisy_cancer):
     imblearn_pipeline = pytest.importorskip("imblearn.pipeline")
     X, y, _ = noisy_cancer
     pipe = imblearn_pipeline.make_pipeline(
-        StandardScaler(), InfluenceTrimmer(lr(), fraction=0.1, validation=3, random_state=0),
+        StandardScaler(), InfluenceTrimmer(lr(), fraction=0.1, cv=3, random_state=0),
         DecisionTreeClassifier(random_state=0),
     ).fit(X, y)
     trimmer, tree = pipe[1], pipe[-1]
@@ -384,7 +406,7 @@ def test_imblearn_pipeline_with_trimmer_as_a_middle_step(noisy_cancer):
     ref = DecisionTreeClassifier(random_state=0).fit(Xs[trimmer.support_], y[trimmer.support_])
     np.testing.assert_array_equal(pipe.predict(X), ref.predict(Xs))  # trimmer skipped at predict
     relabel = imblearn_pipeline.make_pipeline(
-        InfluenceRelabeler(lr(), validation=3, random_state=0),
+        InfluenceRelabeler(lr(), cv=3, random_state=0),
         DecisionTreeClassifier(random_state=0)).fit(X, y)
     assert relabel[-1].tree_.n_node_samples[0] == len(y)
 
@@ -400,7 +422,7 @@ class _SpyLR(LogisticRegression):
 
 def test_routing_sensitive_features_through_pipeline_and_gridsearch(adult_small):
     X, y, s, *_, col = adult_small
-    kw = dict(objective="demographic_parity", validation=3, random_state=0)
+    kw = dict(objective="demographic_parity", cv=3, random_state=0)
     by_column = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), sensitive_feature=col,
                                                                  **kw))
     grid = {"influencetrimmer__fraction": [0.05, 0.1]}
@@ -423,7 +445,7 @@ def test_routing_sensitive_features_through_pipeline_and_gridsearch(adult_small)
 
 def test_routing_without_the_routing_api_uses_step_parameters(adult_small):
     X, y, s, *_, col = adult_small
-    kw = dict(objective="demographic_parity", validation=3, random_state=0)
+    kw = dict(objective="demographic_parity", cv=3, random_state=0)
     pipe = make_pipeline(StandardScaler(), InfluenceTrimmer(lr(), **kw))
     pipe.fit(X, y, influencetrimmer__sensitive_features=s)
     X_scaled = StandardScaler().fit_transform(X)
@@ -436,7 +458,7 @@ def test_routed_sample_weight_is_subset_with_the_trimmed_rows(noisy_cancer):
     w = np.linspace(0.5, 1.5, len(y))
     with sklearn.config_context(enable_metadata_routing=True):
         spy = _SpyLR(max_iter=1000).set_fit_request(sample_weight=True)
-        trim = InfluenceTrimmer(spy, fraction=0.1, validation=3, random_state=0)
+        trim = InfluenceTrimmer(spy, fraction=0.1, cv=3, random_state=0)
         trim.set_fit_request(sample_weight=True)
         make_pipeline(trim).fit(X, y, sample_weight=w)
     np.testing.assert_array_equal(trim.estimator_.seen_sample_weight_, w[trim.support_])
@@ -444,14 +466,14 @@ def test_routed_sample_weight_is_subset_with_the_trimmed_rows(noisy_cancer):
                                                 sample_weight=w[trim.support_])
     np.testing.assert_allclose(trim.estimator_.coef_, ref.coef_)
     # the influence was computed for the weighted fit
-    plain = InfluenceTrimmer(lr(), fraction=0.1, validation=3, random_state=0).fit(X, y)
+    plain = InfluenceTrimmer(lr(), fraction=0.1, cv=3, random_state=0).fit(X, y)
     assert not np.allclose(trim.scores_, plain.scores_)
 
 
 def test_routing_through_an_imblearn_pipeline(adult_small):
     imblearn_pipeline = pytest.importorskip("imblearn.pipeline")
     X, y, s, *_, col = adult_small
-    kw = dict(objective="demographic_parity", fraction=0.1, validation=3, random_state=0)
+    kw = dict(objective="demographic_parity", fraction=0.1, cv=3, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
         trimmer = InfluenceTrimmer(lr(), **kw).set_fit_request(sensitive_features=True)
         pipe = imblearn_pipeline.make_pipeline(trimmer, DecisionTreeClassifier(random_state=0))
@@ -523,14 +545,14 @@ def test_robustness_defences_recover_accuracy_under_attack(adult_small):
 def test_report_lists_every_sample(noisy_cancer):
     pytest.importorskip("pandas")
     X, y, flipped = noisy_cancer
-    trim = InfluenceTrimmer(lr(), validation=3, random_state=0).fit(X, y)
+    trim = InfluenceTrimmer(lr(), cv=3, random_state=0).fit(X, y)
     rep = trim.report(X, y)
     assert list(rep.columns) == ["score", "trimmed", "label", "predicted"]
     assert len(rep) == len(y) and rep["trimmed"].sum() == (~trim.support_).sum()
     np.testing.assert_array_equal(rep["predicted"], trim.predict(X))
-    rel = InfluenceRelabeler(lr(), validation=3, random_state=0).fit(X, y)
+    rel = InfluenceRelabeler(lr(), cv=3, random_state=0).fit(X, y)
     assert {"relabeled", "new_label"} <= set(rel.report().columns)
-    rw = InfluenceReweighter(lr(), validation=3, random_state=0).fit(X, y)
+    rw = InfluenceReweighter(lr(), cv=3, random_state=0).fit(X, y)
     np.testing.assert_allclose(rw.report()["weight"], rw.weights_)
     with pytest.raises(ValueError, match="labels"):
         trim.report(y=y[:10])
@@ -549,8 +571,8 @@ def test_adapter_options_reach_the_adapter():
         criterion=torch.nn.CrossEntropyLoss, max_epochs=5, train_split=None, verbose=0,
         iterator_train__shuffle=False,
     )
-    full = InfluenceTrimmer(net, validation=3, random_state=0).fit(X, y)
-    last = InfluenceTrimmer(net, validation=3, random_state=0,
+    full = InfluenceTrimmer(net, cv=3, random_state=0).fit(X, y)
+    last = InfluenceTrimmer(net, cv=3, random_state=0,
                             adapter_options={"params": "last_layer"}).fit(X, y)
     assert not np.allclose(full.scores_, last.scores_)
     with pytest.raises(TypeError, match="torch models only"):

@@ -560,7 +560,7 @@ def test_influence_trimmer_around_a_skorch_net_in_a_pipeline():
     net = NeuralNetClassifier(mlp(4, 2), criterion=nn.CrossEntropyLoss, max_epochs=30, lr=0.1,
                               batch_size=64, train_split=None, verbose=0)
     pipe = make_pipeline(StandardScaler(), FunctionTransformer(lambda Z: Z.astype("float32")),
-                         InfluenceTrimmer(net, fraction=0.1, validation=3, random_state=0))
+                         InfluenceTrimmer(net, fraction=0.1, cv=3, random_state=0))
     pipe.fit(X, y_noisy)
     dropped = ~pipe[-1].support_
     assert dropped.sum() == 24

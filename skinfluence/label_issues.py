@@ -1,0 +1,137 @@
+"""Flag the training rows whose labels look wrong, without refitting anything else.
+
+The same cross-fitted scores and ranking as ``InfluenceTrimmer(fraction="auto")``,
+returned as a mask or as ranked indices (confident learning's habit), for users
+who want to inspect or fix the labels themselves.
+"""
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_X_y
+
+from ._base import resolve
+from ._crossfit import ScoringPlan, score_training_rows
+from ._label_noise import estimate_noise_rate, rank_label_issues
+from ._validation import check_sample_weight
+from .methods import METHODS
+from .objectives import Utility
+
+__all__ = ["find_label_issues"]
+
+
+def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, trusted="agree",
+                      return_indices=False, sample_weight=None, batch_size=4096,
+                      adapter_options=None, n_jobs=None, random_state=None):
+    """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
+
+    ``estimator`` is cloned and fitted on each training part of ``cv``; each
+    clone scores the influence of its training rows on the validation loss of
+    the held-out rows whose given label it predicts (``trusted="agree"``).
+    Rows are ranked by the mean of two ranks — influence score and held-out
+    probability of the given label — and the first ``n_issues`` are flagged.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Unfitted classifier supported by :func:`skinfluence.influence_scores`
+        with ``predict_proba``. Never modified.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        The given (possibly noisy) labels.
+    method : str or Method, default="ip"
+        Influence method, as in :func:`skinfluence.influence_scores`.
+    n_issues : "auto", int or float in (0, 1), default="auto"
+        How many rows to flag: "auto" estimates the number of wrong labels from
+        the held-out probabilities (confident learning's confident joint); an
+        int is a count, a float a share of the rows.
+    cv : int, CV splitter or iterable, default=5
+        Cross-fitting splits; an int k means stratified, shuffled k folds.
+    trusted : {"agree"} or None, default="agree"
+        Score against the held-out rows whose label the fold's model predicts
+        ("agree") or against every held-out row (None).
+    return_indices : bool, default=False
+        Return the flagged rows' indices, most likely wrong first, instead of
+        a boolean mask.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to the estimator's fit; rows of zero weight are never flagged.
+    batch_size : int, default=4096
+        Training rows per chunk of the scoring pass.
+    adapter_options : dict or None, default=None
+        Passed to the model adapter (e.g. ``{"params": "last_layer"}``).
+    n_jobs : int or None, default=None
+        Splits fitted in parallel (joblib).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds and any stochastic method.
+
+    Returns
+    -------
+    issues : ndarray
+        Boolean mask of shape (n_samples,), or indices (``return_indices=True``).
+
+    See Also
+    --------
+    InfluenceTrimmer : drop the flagged rows and refit, with ``fraction="auto"``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import scale
+    >>> from skinfluence import find_label_issues
+    >>> from skinfluence.datasets import flip_labels
+    >>> X, y = load_digits(return_X_y=True)
+    >>> y_noisy, flipped = flip_labels(y, 0.2, random_state=0)
+    >>> issues = find_label_issues(LogisticRegression(max_iter=500), scale(X), y_noisy,
+    ...                            random_state=0)
+    >>> bool(abs(issues.sum() - flipped.sum()) < 0.25 * flipped.sum())  # about as many
+    True
+    >>> bool(flipped[issues].mean() > 0.8)                              # mostly right
+    True
+    """
+    X, y = check_X_y(X, y, accept_sparse="csr")
+    check_classification_targets(y)
+    n = len(y)
+    sw = check_sample_weight(sample_weight, n)
+    active = np.ones(n, dtype=bool) if sw is None else sw > 0
+    classes = np.unique(y[active])
+    if len(classes) < 2:
+        raise ValueError(f"y needs at least 2 classes; got {classes.tolist()}.")
+    _check_n_issues(n_issues, int(active.sum()))
+    fit_params = {} if sw is None else {"sample_weight": sw}
+    plan = ScoringPlan(X=X, y=y, fit_params=fit_params, sample_weight=sw, sensitive=None)
+    rng = check_random_state(random_state)
+    scored = score_training_rows(
+        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
+        trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
+        batch_size=batch_size, adapter_options=adapter_options,
+    )
+    y_idx = np.searchsorted(classes, y)
+    if n_issues == "auto":
+        count = round(estimate_noise_rate(scored.proba[active], y_idx[active]) * active.sum())
+    elif isinstance(n_issues, numbers.Integral):
+        count = n_issues
+    else:
+        count = int(np.floor(n_issues * active.sum()))
+    ranked = rank_label_issues(np.where(active, scored.scores, np.nan), scored.proba, y_idx)
+    ranked = ranked[:int(count)]
+    if return_indices:
+        return ranked
+    mask = np.zeros(n, dtype=bool)
+    mask[ranked] = True
+    return mask
+
+
+def _check_n_issues(n_issues, n_rows):
+    if isinstance(n_issues, str) and n_issues == "auto":
+        return
+    if isinstance(n_issues, numbers.Integral) and not isinstance(n_issues, bool):
+        if 0 <= n_issues <= n_rows:
+            return
+    elif isinstance(n_issues, numbers.Real) and 0 < n_issues < 1:
+        return
+    raise ValueError(
+        f"n_issues must be 'auto', an int in [0, {n_rows}] or a float in (0, 1); "
+        f"got {n_issues!r}."
+    )
