@@ -1,0 +1,128 @@
+"""skinfluence.plotting: what each function draws, checked on the Agg backend's artists."""
+import sys
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from skinfluence import InfluenceRelabeler, InfluenceTrimmer  # noqa: E402
+from skinfluence.datasets import make_flipped_blobs  # noqa: E402
+from skinfluence.plotting import (plot_accuracy_gap_front, plot_robustness_front,  # noqa: E402
+                                  plot_score_distribution)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _bar_counts(ax):
+    """Heights of each stacked dataset's bars (the stack's top minus its bottom)."""
+    return [np.array([p.get_height() for p in c.patches]) for c in ax.containers]
+
+
+@pytest.mark.parametrize("bins", [5, 20])
+def test_scores_and_mask_are_stacked_as_numpy_counts_them(bins):
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=200)
+    s[:3] = np.nan                      # unscored samples are left out
+    mask = np.zeros(200, bool)
+    mask[np.argsort(np.nan_to_num(s, nan=np.inf))[:20]] = True
+    ax = plot_score_distribution(scores=s, mask=mask, bins=bins)
+    kept, acted = _bar_counts(ax)
+    edges = np.histogram_bin_edges(s[3:], bins=bins)
+    np.testing.assert_array_equal(kept, np.histogram(s[3:][~mask[3:]], edges)[0])
+    np.testing.assert_array_equal(acted, np.histogram(s[mask], edges)[0])
+    assert kept.sum() + acted.sum() == 197
+    cut = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(cut) == 1 and cut[0].get_xdata()[0] == pytest.approx(np.nanmax(s[mask]))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kept (177)",
+                                                                   "acted on (20)"]
+
+
+@pytest.mark.parametrize("cls, word", [(InfluenceTrimmer, "trimmed"),
+                                       (InfluenceRelabeler, "relabeled")])
+def test_a_fitted_estimator_marks_what_it_acted_on(cls, word):
+    d = make_flipped_blobs(random_state=0)
+    est = cls(LogisticRegression(), fraction=0.1, random_state=0).fit(d.X_train, d.y_train)
+    acted = ~est.support_ if cls is InfluenceTrimmer else est.relabeled_
+    ax = plot_score_distribution(est, truth=d.flipped)
+    assert _bar_counts(ax)[1].sum() == acted.sum() == 15
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"{word} (15)" in texts and "known bad (10)" in texts
+    rug = [line for line in ax.lines if line.get_marker() == "|"][0]
+    np.testing.assert_allclose(np.sort(rug.get_xdata()), np.sort(est.scores_[d.flipped]))
+
+
+def test_score_distribution_draws_on_the_given_axes():
+    fig, (a, b) = plt.subplots(1, 2)
+    assert plot_score_distribution(scores=[0.0, 1.0, 2.0], ax=b) is b
+    assert not a.patches and b.patches
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "Pass a fitted estimator"),
+    ({"scores": [1.0, 2.0], "mask": [True]}, "mask has 1 values"),
+    ({"scores": [np.nan, np.nan]}, "no finite value"),
+    ({"scores": [1.0, 2.0], "truth": [True, False, True]}, "truth has 3 values"),
+])
+def test_score_distribution_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plot_score_distribution(**kwargs)
+
+
+def test_an_unfitted_estimator_is_refused():
+    with pytest.raises(TypeError, match="fitted InfluenceTrimmer"):
+        plot_score_distribution(LogisticRegression())
+    est = InfluenceTrimmer(LogisticRegression())
+    with pytest.raises(ValueError, match="either estimator or scores"):
+        plot_score_distribution(est, scores=[1.0])
+
+
+def test_accuracy_gap_front_draws_one_sorted_line_per_method_with_error_bars():
+    fronts = {
+        "IP": {"gap": [0.10, 0.18, 0.05], "accuracy": [0.84, 0.85, 0.80],
+               "gap_std": [0.01, 0.02, 0.01], "accuracy_std": [0.003, 0.002, 0.004],
+               "label": ["5%", "0%", "10%"]},
+        "random": {"gap": [0.18, 0.17], "accuracy": [0.85, 0.84]},
+    }
+    ax = plot_accuracy_gap_front(fronts)
+    lines = [c.lines[0] for c in ax.containers]
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_xdata(), [0.05, 0.10, 0.18])
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.80, 0.84, 0.85])
+    assert ax.containers[0].has_xerr and ax.containers[0].has_yerr
+    assert not ax.containers[1].has_yerr
+    assert sorted(t.get_text() for t in ax.texts) == ["0%", "10%", "5%"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["IP", "random"]
+    assert "gap" in ax.get_xlabel() and ax.get_ylabel() == "accuracy"
+
+
+def test_robustness_front_accepts_a_dataframe():
+    pd = pytest.importorskip("pandas")
+    front = pd.DataFrame({"clean": [0.85, 0.84, 0.83], "robust": [0.75, 0.80, 0.82]})
+    ax = plot_robustness_front({"trim": front, "plain": {"clean": [0.85], "robust": [0.7]}})
+    assert [len(c.lines[0].get_xdata()) for c in ax.containers] == [3, 1]
+    assert ax.get_xlabel() == "accuracy on clean data"
+    assert ax.get_ylabel() == "accuracy under attack"
+
+
+@pytest.mark.parametrize("fronts, message", [
+    ({}, "fronts is empty"),
+    ({"a": {"clean": [1.0]}}, "needs 'clean' and 'robust'"),
+    ({"a": {"clean": [1.0, 2.0], "robust": [1.0]}}, "differ in length"),
+])
+def test_front_errors(fronts, message):
+    with pytest.raises(ValueError, match=message):
+        plot_robustness_front(fronts)
+
+
+def test_missing_matplotlib_gives_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'skinfluence\[plot\]'"):
+        plot_score_distribution(scores=[1.0, 2.0])
