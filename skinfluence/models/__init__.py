@@ -1,7 +1,8 @@
 """Adapters: a fitted estimator -> a differentiable view of it.
 
 ``make_adapter`` is the one dispatch point; adding a model family means adding
-one adapter module and one branch here. Methods and objectives talk to an
+one adapter module and one branch here. A fitted ``Pipeline`` is its last
+step's adapter behind its fitted transformers (``_pipeline.py``). Methods and objectives talk to an
 adapter only through this protocol (``LinearModelAdapter`` is the reference):
 
 - ``family`` (str), ``classes_``, ``n_params``, ``theta`` (flat parameter vector;
@@ -34,9 +35,18 @@ def _is_torch_model(estimator):
 
 
 def make_adapter(estimator, *, device="auto", **options):
-    """Return the adapter for ``estimator`` (never modifies it)."""
-    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    """Return the adapter for ``estimator`` (never modifies it).
 
+    A fitted ``Pipeline`` whose last step is supported is scored in the space
+    that last step sees (:class:`~skinfluence.models._pipeline.PipelineAdapter`).
+    """
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        from ._pipeline import pipeline_adapter
+
+        return pipeline_adapter(estimator, make_adapter, device=device, **options)
     if isinstance(estimator, (LogisticRegression, SGDClassifier)):
         if options:
             raise TypeError(
