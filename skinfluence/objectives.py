@@ -143,7 +143,7 @@ class AdversarialRobustness(Objective):
       the gradient of the loss at the maximiser, so scoring against the attacked
       set held fixed at the fitted theta is the adaptive objective's own
       first-order influence.
-    - ``norm=None`` (default): the attack of paper 1 (after Megyeri et al.
+    - ``norm=None`` (default): the attack of Yang et al.'s IP paper (after Megyeri et al.
       2019) on linear models, ``x' = x - gamma * f(x) / ||w||^2 * w``: each point
       is pushed across the boundary of the *fitted* model. It has no budget
       (with gamma > 1 it crosses any model's boundary once recomputed), so it is
