@@ -7,10 +7,20 @@ from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, AdversarialRobustness
 from .scoring import influence_scores, InfluenceResult
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
-from .unlearning import unlearn
 from .label_issues import find_label_issues
 
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name):
+    # unlearning imports torch; loading it on first use keeps `import skinfluence`
+    # (and the linear path) free of torch, which is an optional extra
+    if name == "unlearn":
+        from .unlearning import unlearn
+
+        return unlearn
+    raise AttributeError(f"module 'skinfluence' has no attribute {name!r}")
+
 
 __all__ = [
     "influence_scores",

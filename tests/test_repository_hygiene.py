@@ -2,9 +2,10 @@
 
 Every tracked text file (package, README, docs, tests, benchmarks, examples)
 is searched for references a reader of the repository cannot follow: a
-``shared/`` folder, internal design notes, issue numbers, development
-sessions, temporary paths, or papers named by number instead of cited.
-The patterns are built from pieces so that this file does not match itself.
+folder of notes beside the repository, internal design notes, tracker
+numbers, the development process, temporary paths, or papers named by number
+instead of cited. The patterns are built from pieces so that this file, which
+is scanned too, does not match itself.
 """
 import pathlib
 import re
@@ -15,27 +16,16 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 _PATTERNS = {
-    "a shared/ folder": "shared" + "/",
+    "a notes folder outside": "sha" + "red/",
     "internal notes": r"\b(METHODS|DESIGN)" + r"\.md\b",
-    "an issue number": r"\b[Ii]ssues? " + r"#?[0-9]+",
+    "a tracker number": r"\b[Ii]ss" + r"ues? #?[0-9]+",
     "an acceptance checklist": r"[Mm]ust[- ]" + "show",
-    "a development session": r"(?i)sess" + r"ions?\b",
+    "the development process": r"(?i)sess" + r"ions?\b",
     "a temporary path": r"/t" + r"mp/",
     "a paper cited by number": r"(?i)\bpaper " + r"[0-9]\b",
 }
 # pytest's fixture scope is the one legitimate use of the word.
-_ALLOWED = re.compile(r"""scope\s*=\s*["']""" + "session" + """["']""")
-
-# Lines that other work in progress still has to reword; each entry is
-# (path, exact line). Remove an entry when its line is fixed.
-_PENDING = {
-    ("skinfluence/estimators.py",
-     "  trimmed ones). Measured (" + "issue 3): on digits with 15% flipped labels,"),
-    ("skinfluence/estimators.py",
-     '    """Turn influence scores into sample weights (' + "METHODS.md, \"Reweight\")."),
-    ("skinfluence/objectives.py",
-     "    - ``norm=None`` (default): the attack of " + "paper 1 (after Megyeri et al."),
-}
+_ALLOWED = re.compile(r"""scope\s*=\s*["']""" + "ses" + "sion" + """["']""")
 
 
 def _tracked_text_files():
@@ -62,7 +52,7 @@ def find_hits(files):
         for no, line in enumerate(text.splitlines(), 1):
             cleaned = _ALLOWED.sub("", line)
             for what, pattern in compiled.items():
-                if pattern.search(cleaned) and (name, line) not in _PENDING:
+                if pattern.search(cleaned):
                     hits.append((name, no, what, line.strip()))
     return hits
 
@@ -74,11 +64,11 @@ def test_no_reference_outside_the_repository_or_to_its_development():
 
 
 @pytest.mark.parametrize("line, what", [
-    ("see " + "shared" + "/notes.txt", "a shared/ folder"),
+    ("see " + "sha" + "red/notes.txt", "a notes folder outside"),
     ("as " + "METHODS" + ".md says", "internal notes"),
-    ("measured (" + "issue" + " 3)", "an issue number"),
+    ("measured (" + "iss" + "ue 3)", "a tracker number"),
     ("Must" + "-show 2", "an acceptance checklist"),
-    ("no GPU in this " + "session", "a development session"),
+    ("no GPU in this " + "ses" + "sion", "the development process"),
     ("a /" + "tmp/x.py script", "a temporary path"),
     ("Paper" + " 1's blobs", "a paper cited by number"),
 ])
@@ -87,5 +77,5 @@ def test_each_pattern_is_caught(line, what):
 
 
 def test_fixture_scope_is_allowed_and_clean_text_passes():
-    fixture = "@pytest.fixture(scope=\"" + "session" + "\")"
+    fixture = "@pytest.fixture(scope=\"" + "ses" + "sion" + "\")"
     assert find_hits([("t.py", fixture + "\nThe IP Ensemble paper, Section 7.\n")]) == []
