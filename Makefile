@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint doc bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The documentation: Sphinx, its extensions and the examples gallery; warnings fail.
+DOC_STAMP := $(VENV)/.installed-doc
+$(DOC_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,doc]"
+	touch $(DOC_STAMP)
+
+doc: $(DOC_STAMP)
+	$(PY) -m sphinx -W --keep-going -b html doc doc/_build/html
+	@echo "Documentation: doc/_build/html/index.html"
+
 lint: $(STAMP)
 	$(PY) -m flake8 skinfluence tests examples benchmarks
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache doc/_build doc/auto_examples doc/api/generated

@@ -1,0 +1,74 @@
+"""Sphinx configuration of the skinfluence documentation (``make doc``)."""
+import os
+import re
+import sys
+import warnings
+
+sys.path.insert(0, os.path.abspath(".."))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import skinfluence  # noqa: E402
+
+project = "skinfluence"
+author = "skinfluence developers"
+copyright = "skinfluence developers"
+release = skinfluence.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
+                    "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5",
+                    "sg_execution_times.rst"]
+html_theme = "alabaster"
+html_static_path = []
+html_theme_options = {"description": "Which training samples help or hurt your model",
+                      "fixed_sidebar": True}
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks = set()
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "reference_url": {"skinfluence": None},
+}
+
+
+
+def _skip_routing_setters(app, what, name, obj, skip, options):
+    # set_fit_request & co. are scikit-learn's generated routing setters: their
+    # docstrings point into scikit-learn's own documentation
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def _quote_fitted_attributes(app, what, name, obj, options, lines):
+    # "(n_features_in_,)" in a shape reads as a link target in reST: quote it
+    for i, line in enumerate(lines):
+        lines[i] = re.sub(r"(?<![`\w])([a-z][a-z0-9_]*[a-z0-9]_)(?=[,)])", r"``\1``", line)
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_routing_setters)
+    app.connect("autodoc-process-docstring", _quote_fitted_attributes)
+
+
+# Examples print convergence notes of their own models; they are not doc problems.
+warnings.filterwarnings("ignore", category=UserWarning, message=".*non-interactive.*")
