@@ -83,7 +83,7 @@ def run_cell(name, kind, rate, seed):
         if flags is not None:
             out[row].update(prec=flipped[flags].mean() if flags.any() else np.nan,
                             rec=flipped[flags].sum() / flipped.sum(), n_flags=int(flags.sum()),
-                            noise=noise)
+                            noise=noise, mem=getattr(model, "memorised_share_", None))
 
     record("noisy", lambda: (lr().fit(X_tr, y_noisy), None, None))
     record("clean", lambda: (lr().fit(X_tr, y_tr), None, None))
@@ -155,6 +155,9 @@ def main():
                     cells.append(f"{np.median([x['time'] for x in r]):.2f}")
                     print(f"| {name} | {kind} {rate:.0%} | {row} | " + " | ".join(cells) + " |")
                 prec_cl = [run["auto"]["prec_at_cl"] for run in runs]
+                mem = [run["auto"]["mem"] for run in runs]
+                print(f"| {name} | {kind} {rate:.0%} | auto: memorised share of doubted rows "
+                      f"| {fmt(mem)} (max {max(mem):.2f}) | | | | |")
                 print(f"| {name} | {kind} {rate:.0%} | auto ranking at cleanlab's count | | "
                       f"{fmt(prec_cl)} | | | |", flush=True)
 

@@ -48,6 +48,7 @@ class Scored:
     proba: np.ndarray  # (n, n_classes): held-out probabilities where held out, else in-sample
     held_out: np.ndarray  # (n,) bool: proba of the row comes from a model that did not see it
     classes: np.ndarray  # class labels of the columns of proba
+    fitted: np.ndarray  # (n,) share of the models trained on the row that predict its label
 
 
 def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed, n_jobs=None,
@@ -83,7 +84,7 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
                               filter_rows, int(s), **options)
         for (train, val), s in zip(splits, seeds)
     )
-    total, count = np.zeros(n), np.zeros(n, dtype=int)
+    total, count, fitted = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     proba = np.full((n, len(classes)), np.nan)
     held_out = np.zeros(n, dtype=bool)
     for k, ((train, val), fold) in enumerate(zip(splits, folds)):
@@ -94,13 +95,16 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
             continue
         total[train] += fold["scores"]
         count[train] += 1
+        fitted[train] += classes[np.argmax(np.nan_to_num(fold["proba_train"], nan=-1.0),
+                                           axis=1)] == plan.y[train]
         unset = ~held_out[train] & np.isnan(proba[train, 0])
         proba[train[unset]] = fold["proba_train"][unset]
         _log(log, f"split {k + 1}: scored {len(train)} training rows against "
                   f"{fold['n_val']} validation rows")
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return Scored(scores=scores, proba=proba, held_out=held_out, classes=classes)
+        fitted = np.where(count > 0, fitted / np.maximum(count, 1), np.nan)
+    return Scored(scores=scores, proba=proba, held_out=held_out, classes=classes, fitted=fitted)
 
 
 def _score_split(estimator, plan, train, val, classes, method, objective, filter_rows, seed,

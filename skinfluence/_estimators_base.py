@@ -130,7 +130,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                                       needs_s)
         self._check_refit_support()
         self._check_action(objective)
-        proba = None
+        proba = fitted = None
         if scores is not None:
             scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
             if scores.shape[0] != X.shape[0]:
@@ -146,13 +146,14 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 verbose=self.verbose,
             )
             scores, proba = scored.scores, scored.proba
+            fitted = scored.fitted if scored.held_out.any() else None
         if sw is not None:
             scores = np.where(sw > 0, scores, np.nan)
         self.scores_ = scores
         if not np.isfinite(scores).any():
             warnings.warn(f"{type(self).__name__}: no training sample could be scored; "
                           "the estimator is refitted on the data unchanged.", RuntimeWarning)
-        self._act(scores, y, proba, sw)
+        self._act(scores, y, proba, sw, fitted)
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
         self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
@@ -212,7 +213,10 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def _check_action(self, objective):
         """Subclasses: raise early when the action's parameters do not fit the objective."""
 
-    def _act(self, scores, y, proba, sample_weight):  # pragma: no cover - abstract
+    def _act(self, scores, y, proba, sample_weight, fitted):  # pragma: no cover - abstract
+        """Act on the scores. ``proba``: class probabilities of every row (held out where
+        cross-fitted) when ``_needs_proba``; ``fitted``: share of the models trained on
+        each row that predict its label (cross-fitting only, else None)."""
         raise NotImplementedError
 
     def _refit_data(self, X, y, params):  # pragma: no cover - abstract

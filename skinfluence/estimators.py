@@ -37,7 +37,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 
 from ._compat import Interval, StrOptions
 from ._estimators_base import BaseInfluenceEstimator, subset_params
-from ._label_noise import estimate_noise_rate, rank_label_issues
+from ._label_noise import find_issues
 from .objectives import Utility
 
 __all__ = ["InfluenceTrimmer", "InfluenceReweighter", "InfluenceRelabeler", "influence_weights"]
@@ -62,17 +62,16 @@ class _SelectionMixin:
                 "in [0, 1) or set threshold=."
             )
 
-    def _select(self, scores, y, proba, active):
-        """Mask of the samples to act on; sets ``noise_rate_``."""
-        self.noise_rate_ = None
+    def _select(self, scores, y, proba, active, fitted):
+        """Mask of the samples to act on; sets ``noise_rate_`` and ``memorised_share_``."""
+        self.noise_rate_ = self.memorised_share_ = None
         if not self._needs_proba(2):
             return _lowest(scores, self.fraction, self.threshold, int(active.sum()))
-        classes = np.unique(y[active])
-        y_idx = np.searchsorted(classes, y)
-        self.noise_rate_ = estimate_noise_rate(proba[active], y_idx[active])
-        n_pick = int(round(self.noise_rate_ * active.sum()))
+        y_idx = np.searchsorted(np.unique(y[active]), y)
+        issues = find_issues(scores, proba, y_idx, active, fitted)
+        self.noise_rate_, self.memorised_share_ = issues.noise_rate, issues.memorised_share
         mask = np.zeros(len(y), dtype=bool)
-        mask[rank_label_issues(scores, proba, y_idx)[:n_pick]] = True
+        mask[issues.ranked[:int(round(issues.noise_rate * active.sum()))]] = True
         return mask
 
 
@@ -125,7 +124,8 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         are estimated wrong (``noise_rate_``, the confident-learning count
         from held-out probabilities), choosing those ranked lowest by the mean
         of their influence rank and their rank by held-out probability of the
-        given label. This is the setting for noisy labels.
+        given label (by that probability alone when the models memorise their
+        labels, see ``memorised_share_``). This is the setting for noisy labels.
     threshold : float or None, default=None
         Drop every sample scoring below it instead.
     cv : int, CV splitter or iterable, default=5
@@ -169,6 +169,11 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         Number of samples dropped.
     noise_rate_ : float or None
         Estimated share of wrong labels (``fraction="auto"``; None otherwise).
+    memorised_share_ : float or None
+        ``fraction="auto"`` with cross-fitting: share of the rows the held-out
+        models doubt whose label the models trained on them still predict.
+        Above 0.5 the in-sample influence of those rows is too small to rank
+        them, and the held-out probability of the label ranks alone.
     sample_indices_ : ndarray of shape (n_kept,)
         Indices of the kept samples (imbalanced-learn's name).
     classes_ : ndarray of shape (n_classes,)
@@ -224,9 +229,9 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _act(self, scores, y, proba, sample_weight):
+    def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
-        drop = self._select(scores, y, proba, active)
+        drop = self._select(scores, y, proba, active, fitted)
         for c in np.unique(y[active]):  # keep at least one sample of every class
             members = active & (y == c)
             if not (members & ~drop).any():
@@ -297,6 +302,11 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
         Number of samples relabeled.
     noise_rate_ : float or None
         Estimated share of wrong labels (``fraction="auto"``; None otherwise).
+    memorised_share_ : float or None
+        ``fraction="auto"`` with cross-fitting: share of the rows the held-out
+        models doubt whose label the models trained on them still predict.
+        Above 0.5 the in-sample influence of those rows is too small to rank
+        them, and the held-out probability of the label ranks alone.
     y_relabeled_ : ndarray of shape (n_samples,)
         The labels the estimator was refitted on.
     classes_, n_features_in_, feature_names_in_ :
@@ -342,9 +352,9 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
     def _needs_proba(self, n_classes):
         return n_classes > 2 or super()._needs_proba(n_classes)
 
-    def _act(self, scores, y, proba, sample_weight):
+    def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
-        flip = self._select(scores, y, proba, active)
+        flip = self._select(scores, y, proba, active, fitted)
         classes = np.unique(y[active])
         y_idx = np.searchsorted(classes, y)
         if len(classes) == 2:
@@ -568,7 +578,7 @@ class InfluenceReweighter(BaseInfluenceEstimator):
                 "sample_weight_name= to the keyword it uses, or use InfluenceTrimmer."
             )
 
-    def _act(self, scores, y, proba, sample_weight):
+    def _act(self, scores, y, proba, sample_weight, fitted):
         w = influence_weights(scores, clip=self.clip, temperature=self.temperature,
                               scale=self.scale, max_weight=self.max_weight)
         self.weights_ = w

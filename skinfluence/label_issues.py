@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_X_y
 
 from ._base import resolve
 from ._crossfit import ScoringPlan, score_training_rows
-from ._label_noise import estimate_noise_rate, rank_label_issues
+from ._label_noise import find_issues
 from ._validation import check_sample_weight
 from .methods import METHODS
 from .objectives import Utility
@@ -30,7 +30,8 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     clone scores the influence of its training rows on the validation loss of
     the held-out rows whose given label it predicts (``trusted="agree"``).
     Rows are ranked by the mean of two ranks — influence score and held-out
-    probability of the given label — and the first ``n_issues`` are flagged.
+    probability of the given label (that probability alone when the models
+    memorise the labels they doubt) — and the first ``n_issues`` are flagged.
 
     Parameters
     ----------
@@ -108,14 +109,14 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
         batch_size=batch_size, adapter_options=adapter_options,
     )
     y_idx = np.searchsorted(classes, y)
+    issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
     if n_issues == "auto":
-        count = round(estimate_noise_rate(scored.proba[active], y_idx[active]) * active.sum())
+        count = round(issues.noise_rate * active.sum())
     elif isinstance(n_issues, numbers.Integral):
         count = n_issues
     else:
         count = int(np.floor(n_issues * active.sum()))
-    ranked = rank_label_issues(np.where(active, scored.scores, np.nan), scored.proba, y_idx)
-    ranked = ranked[:int(count)]
+    ranked = issues.ranked[:int(count)]
     if return_indices:
         return ranked
     mask = np.zeros(n, dtype=bool)

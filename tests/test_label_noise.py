@@ -6,7 +6,8 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from skinfluence import InfluenceRelabeler, InfluenceTrimmer
-from skinfluence._label_noise import confident_joint, estimate_noise_rate, rank_label_issues
+from skinfluence._label_noise import (confident_joint, estimate_noise_rate, memorised_share,
+                                      rank_label_issues)
 from skinfluence.datasets import flip_labels
 
 
@@ -74,7 +75,7 @@ def test_auto_trims_the_lowest_combined_rank_and_finds_the_flips():
     assert flipped[~trim.support_].sum() > 0.8 * flipped.sum()  # recall
 
 
-def _held_out_proba(trim, X, y):
+def _held_out_proba(trim, X, y, model=None):
     from sklearn.model_selection import StratifiedKFold
     from sklearn.utils import check_random_state
 
@@ -82,7 +83,7 @@ def _held_out_proba(trim, X, y):
     seed = int(rng.randint(np.iinfo(np.int32).max))
     P = np.zeros((len(y), 2))
     for tr, va in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
-        P[va] = LogisticRegression().fit(X[tr], y[tr]).predict_proba(X[va])
+        P[va] = (model or LogisticRegression()).fit(X[tr], y[tr]).predict_proba(X[va])
     return P
 
 
@@ -111,3 +112,33 @@ def test_threshold_overrides_auto():
                             random_state=0).fit(X, y)
     assert trim.noise_rate_ is None
     np.testing.assert_array_equal(~trim.support_, trim.scores_ < 0)
+
+
+def test_memorised_share_is_the_fitted_share_of_the_doubted_rows():
+    P = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5]])
+    y = np.array([0, 0, 1, 1, 0])
+    fitted = np.array([1.0, 0.75, 0.25, 1.0, np.nan])
+    # doubted (held-out argmax != label) and scored: rows 1 and 2
+    assert memorised_share(P, y, fitted) == pytest.approx((0.75 + 0.25) / 2)
+    assert memorised_share(P, np.argmax(P, axis=1), fitted) == 0.0  # nothing doubted
+
+
+def test_a_memorising_model_is_ranked_by_held_out_confidence_alone():
+    """More features than rows and almost no penalty: every training label is fitted,
+    so the in-sample influence of a wrong label is tiny; the ranking drops it."""
+    X, y = make_classification(120, n_features=200, n_informative=10, class_sep=2.0,
+                               random_state=0)
+    y_noisy, flipped = flip_labels(y, 0.2, random_state=0)
+    model = LogisticRegression(C=1e4, max_iter=5000)
+    trim = InfluenceTrimmer(model, fraction="auto", random_state=0).fit(X, y_noisy)
+    assert trim.memorised_share_ > 0.9
+    P = _held_out_proba(trim, X, y_noisy, model)
+    order = np.argsort(P[np.arange(len(y)), y_noisy], kind="stable")
+    np.testing.assert_array_equal(np.flatnonzero(~trim.support_),
+                                  np.sort(order[:trim.n_trimmed_]))
+    # with few features the model cannot fit the wrong labels: the influence rank stays
+    X, y = make_classification(400, n_features=6, n_informative=4, class_sep=2.0,
+                               random_state=4)
+    y_noisy, _ = flip_labels(y, 0.2, random_state=4)
+    kept = InfluenceTrimmer(model, fraction="auto", random_state=0).fit(X, y_noisy)
+    assert kept.memorised_share_ < 0.5
