@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from skinfluence import DemographicParity, InfluenceTrimmer
 from skinfluence.datasets import load_adult
 from skinfluence.metrics import demographic_parity_difference
+from skinfluence.plotting import plot_accuracy_gap_front
 
 d = load_adult(sensitive="sex")
 scaler = StandardScaler().fit(d.X_train)
@@ -52,14 +53,17 @@ else:
     points["ExponentiatedGradient"] = evaluate(eg.predict(X_test, random_state=0))
 
 fig, ax = plt.subplots(figsize=(6, 4.5))
-ax.plot([c[2] for c in curve], [c[1] for c in curve], "o-", label="InfluenceTrimmer")
-for (fraction, acc, gap) in curve:
-    ax.annotate(f"{fraction:.2f}", (gap, acc), textcoords="offset points", xytext=(4, 4),
-                fontsize=8)
-for name, (acc, gap) in points.items():
-    ax.plot(gap, acc, "s", ms=9, label=name)
+fronts = {"InfluenceTrimmer": {"gap": [c[2] for c in curve], "accuracy": [c[1] for c in curve],
+                               "label": [f"{c[0]:.2f}" for c in curve]}}
+fronts.update({name: {"gap": [gap], "accuracy": [acc]} for name, (acc, gap) in points.items()})
+plot_accuracy_gap_front(fronts, ax=ax)
 ax.set_xlabel("demographic-parity gap on test (lower is fairer)")
 ax.set_ylabel("test accuracy")
-ax.legend()
 fig.tight_layout()
 plt.show()
+
+# the figure this example is about: the smallest gap on the front, and its cost
+best = min(curve, key=lambda c: c[2])
+headline = {"plain_accuracy": points["plain"][0], "plain_gap": points["plain"][1],
+            "best_fraction": best[0], "best_accuracy": best[1], "best_gap": best[2]}
+print(headline)

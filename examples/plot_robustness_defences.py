@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from skinfluence import AdversarialRobustness, InfluenceTrimmer
 from skinfluence.datasets import load_adult
 from skinfluence.metrics import robust_accuracy
+from skinfluence.plotting import plot_robustness_front
 
 d = load_adult()
 X_train, X_val, y_train, y_val = train_test_split(d.X_train, d.y_train, test_size=0.2,
@@ -91,11 +92,23 @@ ax0.set_ylim(0.6, 0.9)
 ax0.set_ylabel("test accuracy")
 ax0.set_title("transferred attack (gamma 1.3, 15% of test points)")
 plt.setp(ax0.get_xticklabels(), fontsize=8)
-ax1.plot(*zip(*sweep), "o-", color="grey", label="plain, C sweep")
-ax1.plot(*zip(*curated), "s", color="tab:blue", label="influence trim 5/10/20%")
-ax1.set_xlabel("clean accuracy")
+plot_robustness_front({
+    "plain, C sweep": {"clean": [s[0] for s in sweep], "robust": [s[1] for s in sweep]},
+    "influence trim": {"clean": [c[0] for c in curated], "robust": [c[1] for c in curated],
+                       "label": ["5%", "10%", "20%"]},
+}, ax=ax1)
 ax1.set_ylabel(f"robust accuracy (l2, eps {EPS})")
 ax1.set_title("adaptive budgeted attack")
-ax1.legend()
 fig.tight_layout()
 plt.show()
+
+# the figures this example is about
+headline = {
+    "plain_clean": bars["plain, clean"],
+    "plain_attacked": bars["plain, attacked"],
+    "trimmed_attack_on_plain": bars["trimmed, attack\nmade on plain"],
+    "trimmed_attack_on_it": bars["trimmed, attack\nmade on it"],
+    "best_robust_trimmed": max(c[1] for c in curated),
+    "best_robust_plain": max(s[1] for s in sweep),
+}
+print(headline)

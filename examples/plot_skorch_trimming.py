@@ -86,3 +86,11 @@ ax2.set_xlabel("checkpoint-ensemble score (higher = more beneficial)")
 ax2.legend()
 fig.tight_layout()
 plt.show()
+
+# the figures this example is about
+headline = {"noisy_accuracy": results["noisy labels"],
+            "ip_accuracy": results["trimmed (IP)"],
+            "checkpoint_accuracy": results["trimmed (checkpoints)"],
+            "ip_flipped_share": flipped[~trimmer.support_].mean(),
+            "checkpoint_flipped_share": flipped[~ckpt.support_].mean()}
+print(headline)

@@ -111,8 +111,10 @@ def plot_score_distribution(estimator=None, *, scores=None, mask=None, truth=Non
         truth = np.asarray(truth, bool).ravel()
         if truth.shape != scores.shape:
             raise ValueError(f"truth has {truth.size} values, scores has {scores.size}.")
-        ax.plot(scores[finite & truth], np.zeros((finite & truth).sum()), "|", color="black",
-                markersize=12, label=f"{truth_label} ({int((finite & truth).sum())})")
+        # x in data units, y in axes units: the rug stays visible on a log scale
+        ax.plot(scores[finite & truth], np.full((finite & truth).sum(), 0.03), "|",
+                color="black", markersize=12, transform=ax.get_xaxis_transform(),
+                label=f"{truth_label} ({int((finite & truth).sum())})")
     ax.set_xlabel("influence score (higher = more beneficial)")
     ax.set_ylabel("samples")
     ax.legend()
