@@ -13,7 +13,6 @@ the input (a missing file or column, an empty file, values that cannot be
 encoded, a target with one class) are reported on stderr with exit status 2.
 """
 import argparse
-import csv
 import inspect
 import os
 import sys
@@ -24,61 +23,11 @@ from ._tabular import (TableError, check_column, make_encoder, prepare_features,
                        target_values, write_table)
 
 
-def demo(output=None, random_state=0, out=None):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
+def demo(output=None, out=None):
+    """The demo: label cleaning, fairness and robustness on bundled real data (``_demo``)."""
+    from ._demo import run_demo
 
-    from . import influence_scores
-    from .datasets import make_flipped_blobs
-
-    out = sys.stdout if out is None else out
-    d = make_flipped_blobs(random_state=random_state)
-    model = LogisticRegression(C=100, fit_intercept=False).fit(d.X_train, d.y_train)
-    print("skinfluence demo: two Gaussian blobs, 150 training samples, 10 labels flipped;\n"
-          "LogisticRegression(C=100, fit_intercept=False). Scores: higher = more beneficial,\n"
-          "negative = detrimental to the validation log-loss.\n", file=out)
-    results = {}
-    for method in ("ip", "exact_hessian", "newton_loo"):
-        results[method] = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test,
-                                           method=method, return_result=True)
-    scores = results["exact_hessian"].scores
-    worst = np.argsort(scores)[:10]
-    print(" rank  sample  label  flipped  IP score   ExactHessian  NewtonLOO (dJ if removed)",
-          file=out)
-    for rank, i in enumerate(worst, 1):
-        print(f" {rank:4d}  {i:6d}  {d.y_train[i]:5d}  {'yes' if d.flipped[i] else 'no':>7}  "
-              f"{results['ip'].scores[i]:+9.4f}  {scores[i]:+12.4f}  "
-              f"{results['newton_loo'].scores[i]:+.3e}", file=out)
-    print("", file=out)
-    for method, res in results.items():
-        auc = roc_auc_score(d.flipped, -res.scores)
-        found = int(d.flipped[np.argsort(res.scores)[:10]].sum())
-        print(f" {method:14s} flipped-label detection AUC {auc:.3f}; "
-              f"{found}/10 of its 10 lowest are flipped", file=out)
-    # act on it: trim with cross-fitted scores (no clean validation set needed) and refit
-    from .estimators import InfluenceTrimmer
-
-    trimmer = InfluenceTrimmer(LogisticRegression(C=100, fit_intercept=False),
-                               fraction=10 / len(d.y_train), random_state=random_state)
-    trimmer.fit(d.X_train, d.y_train)
-    removed = ~trimmer.support_
-    print(f"\n InfluenceTrimmer (5-fold cross-fitted IP) removed {int(removed.sum())} samples, "
-          f"{int(d.flipped[removed].sum())} of them flipped; test accuracy "
-          f"{model.score(d.X_test, d.y_test):.3f} -> {trimmer.score(d.X_test, d.y_test):.3f}",
-          file=out)
-    if output:
-        os.makedirs(output, exist_ok=True)
-        path = os.path.join(output, "blobs_scores.csv")
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["sample", "x1", "x2", "label", "flipped", "ip", "exact_hessian",
-                        "newton_loo", "leverage"])
-            for i in range(len(d.y_train)):
-                w.writerow([i, *d.X_train[i], d.y_train[i], int(d.flipped[i]),
-                            results["ip"].scores[i], scores[i],
-                            results["newton_loo"].scores[i], results["newton_loo"].leverage[i]])
-        print(f"\nAll scores saved to {path}", file=out)
-    return results
+    return run_demo(output, out=out)
 
 
 _DESCRIPTION = """\
@@ -181,10 +130,10 @@ def build_parser():
                         "(default: the estimator's)")
 
     p = sub.add_parser("demo", help="run the demo on bundled data and print the result",
-                       description="Run the demo on bundled data and print the result.")
+                       description="Label cleaning (digits, 20%% flipped labels), fairness and "
+                       "robustness (UCI Adult) before and after skinfluence, in one table.")
     p.add_argument("--output", default=None, metavar="DIR",
-                   help="folder for the demo's files (created if missing)")
-    p.add_argument("--random-state", type=int, default=0, metavar="SEED")
+                   help="folder for the demo's scores and figure (created if missing)")
     return parser
 
 
@@ -302,7 +251,7 @@ def main(argv=None):
                     and not os.path.isdir(args.output):
                 raise TableError(f"--output {args.output!r} is a file; the demo writes into a "
                                  "folder (give a folder name).")
-            demo(args.output, args.random_state)
+            demo(args.output)
         elif args.command == "score":
             score(args)
         else:
