@@ -16,8 +16,6 @@ import os
 import sys
 import warnings
 
-import numpy as np
-
 SEED = 0
 FLIP_RATE = 0.2
 DP_FRACTION = 0.05
@@ -136,8 +134,8 @@ def run_demo(output=None, out=None):
         print(f" {job:32s} {measure:34s} {before:7.3f} {after:7.3f}", file=out)
     if output:
         _save(output, lc, out)
-    return {"label_cleaning": {k: v for k, v in lc.items() if k not in ("trimmer", "flipped",
-                                                                          "y_noisy")},
+    figures = {k: v for k, v in lc.items() if k not in ("trimmer", "flipped", "y_noisy")}
+    return {"label_cleaning": figures,
             "fairness": fair, "robustness": rob}
 
 
