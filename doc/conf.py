@@ -46,7 +46,6 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
-    "reference_url": {"skinfluence": None},
 }
 
 
