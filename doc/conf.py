@@ -49,7 +49,6 @@ sphinx_gallery_conf = {
 }
 
 
-
 def _skip_routing_setters(app, what, name, obj, skip, options):
     # set_fit_request & co. are scikit-learn's generated routing setters: their
     # docstrings point into scikit-learn's own documentation
