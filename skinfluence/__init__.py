@@ -4,7 +4,7 @@ Scores follow one sign everywhere: higher = more beneficial to the objective,
 negative = detrimental.
 """
 from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
-from .objectives import Utility, DemographicParity, AdversarialRobustness
+from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
 from .scoring import influence_scores, InfluenceResult
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
 from .label_issues import find_label_issues
@@ -37,5 +37,6 @@ __all__ = [
     "unlearn",
     "Utility",
     "DemographicParity",
+    "EqualizedOdds",
     "AdversarialRobustness",
 ]

@@ -24,7 +24,6 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from ._compat import _check_method_params
-from .objectives import DemographicParity
 from .scoring import influence_scores
 
 
@@ -74,7 +73,7 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     n = plan.y.shape[0]
     active = np.ones(n, dtype=bool) if plan.sample_weight is None else plan.sample_weight > 0
     classes = np.unique(plan.y[active])
-    filter_rows = trusted == "agree" and not isinstance(objective, DemographicParity)
+    filter_rows = trusted == "agree" and getattr(objective, "label_loss", True)
     splits = list(_splits(plan, np.flatnonzero(active), cv, seed))
     seeds = np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=len(splits))
     options = dict(batch_size=batch_size, adapter_options=adapter_options or {},

@@ -33,7 +33,7 @@ from ._compat import (
 from ._crossfit import ScoringPlan, score_training_rows
 from ._validation import column_values
 from .methods import METHODS, Method
-from .objectives import OBJECTIVES, DemographicParity, Objective
+from .objectives import OBJECTIVES, Objective
 
 _PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "score")
 
@@ -106,7 +106,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
              sensitive_features_val, scores, fit_params):
         method = resolve(self.method, METHODS, "method")
         objective = resolve(self.objective, OBJECTIVES, "objective")
-        needs_s = isinstance(objective, DemographicParity) and scores is None
+        targeted = getattr(self, "target_gap", None) is not None
+        needs_s = getattr(objective, "needs_sensitive", False) and (scores is None or targeted)
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
         X_in, y_in = X, y
@@ -131,7 +132,11 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self._check_refit_support()
         self._check_action(objective)
         proba = fitted = None
-        if scores is not None:
+        self.gap_path_ = self.validation_gap_ = self.target_reached_ = None
+        if targeted:  # the action is searched in rounds (estimators._TargetGapMixin)
+            scores = self._reach_target(plan, method, objective,
+                                        int(rng.randint(np.iinfo(np.int32).max)), scores)
+        elif scores is not None:
             scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
             if scores.shape[0] != X.shape[0]:
                 raise ValueError(f"scores has {scores.shape[0]} values, X has {X.shape[0]} rows.")
@@ -153,7 +158,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if not np.isfinite(scores).any():
             warnings.warn(f"{type(self).__name__}: no training sample could be scored; "
                           "the estimator is refitted on the data unchanged.", RuntimeWarning)
-        self._act(scores, y, proba, sw, fitted)
+        if not targeted:
+            self._act(scores, y, proba, sw, fitted)
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
         self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
@@ -178,7 +184,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if values is not None:
             return column_or_1d(np.asarray(values), warn=True)
         col = self.sensitive_feature
-        if col is None and isinstance(objective, DemographicParity):
+        if col is None and getattr(objective, "needs_sensitive", False):
             col = objective.sensitive_feature
         if col is None:
             raise ValueError(

@@ -30,13 +30,16 @@ Which samples are scored, and against what (``cv``, ``trusted``):
 """
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 from scipy.special import logsumexp, softmax
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import column_or_1d
 
 from ._compat import Interval, StrOptions
 from ._estimators_base import BaseInfluenceEstimator, subset_params
+from ._fair_target import reach_target_gap
 from ._label_noise import find_issues
 from .objectives import Utility
 
@@ -94,7 +97,75 @@ def _active(sample_weight, n):
     return np.ones(n, dtype=bool) if sample_weight is None else sample_weight > 0
 
 
-class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
+_TARGET_CONSTRAINTS = {
+    "target_gap": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    "gap_tolerance": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "max_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+}
+
+
+class _TargetGapMixin:
+    """``target_gap``: search the action's strength in rounds until the fairness gap is met.
+
+    The search is :func:`skinfluence._fair_target.reach_target_gap`; subclasses
+    name their action (``_target_action``) and turn the path found into their
+    fitted attributes (``_apply_target``).
+    """
+
+    def _check_action(self, objective):
+        if self.target_gap is None:
+            return super()._check_action(objective)
+        if not hasattr(objective, "gap_kind"):
+            raise ValueError(
+                f"target_gap is a fairness gap; it needs objective='demographic_parity' or "
+                f"'equalized_odds' (or an instance), got objective={objective!r}."
+            )
+
+    def _reach_target(self, plan, method, objective, seed, scores):
+        if scores is not None:
+            scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
+            if scores.shape[0] != plan.y.shape[0]:
+                raise ValueError(f"scores has {scores.shape[0]} values, X has "
+                                 f"{plan.y.shape[0]} rows.")
+        if self._target_action != "reweight" and len(np.unique(plan.y)) != 2:
+            raise ValueError(f"target_gap with {type(self).__name__} needs a binary target; "
+                             f"got {len(np.unique(plan.y))} classes.")
+        path = reach_target_gap(
+            self.estimator, plan, action=self._target_action, objective=objective,
+            method=method, target=self.target_gap, tolerance=self.gap_tolerance,
+            max_rounds=self.max_rounds, cv=self.cv, seed=seed, scores=scores,
+            clip=getattr(self, "clip", 3.0), max_weight=getattr(self, "max_weight", 2.0),
+            n_jobs=self.n_jobs, batch_size=self.batch_size, adapter_options=self.adapter_options,
+            log=self._log if self.verbose else None,
+        )
+        self.gap_path_ = path.history
+        self.validation_gap_ = path.gap
+        self.target_reached_ = path.reached
+        if not path.reached:
+            warnings.warn(
+                f"{type(self).__name__}: target_gap={self.target_gap} not reached within "
+                f"max_rounds={self.max_rounds}; kept the best step (validation gap "
+                f"{path.gap:.4f}). See gap_path_.", RuntimeWarning)
+        self._apply_target(path, plan.y, plan.sample_weight)
+        return path.scores
+
+    def _apply_target(self, path, y, sample_weight):
+        """Trim / relabel the rows the search acted on (``_act`` with a fixed selection)."""
+        self._target_acted = path.acted
+        try:
+            self._act(path.scores, y, None, sample_weight, None)
+        finally:
+            del self._target_acted
+
+    def _select(self, scores, y, proba, active, fitted):
+        acted = getattr(self, "_target_acted", None)
+        if acted is None:
+            return super()._select(scores, y, proba, active, fitted)
+        self.noise_rate_ = self.memorised_share_ = None
+        return acted.copy()
+
+
+class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator):
     """Drop the training samples most detrimental to an objective, then refit.
 
     Scores every training sample's influence on ``objective`` with
@@ -128,6 +199,20 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         labels, see ``memorised_share_``). This is the setting for noisy labels.
     threshold : float or None, default=None
         Drop every sample scoring below it instead.
+    target_gap : float in (0, 1) or None, default=None
+        Fairness objectives only: the validation gap to reach (hard-prediction
+        demographic-parity or equalized-odds difference, largest over any two
+        groups). The number of trimmed rows is searched in rounds, re-scoring at
+        each new depth, until the gap of models that did not see the rows they
+        predict (the cross-fitted folds' pooled held-out predictions, or the
+        given ``X_val``) lies in ``[target_gap - gap_tolerance, target_gap]``
+        without passing parity by more than ``gap_tolerance``. Overrides
+        ``fraction`` / ``threshold``. See ``gap_path_``.
+    gap_tolerance : float in (0, 1), default=0.01
+        Width of the accepted band below ``target_gap``.
+    max_rounds : int, default=8
+        Most rounds of the search (each fits the ``cv`` folds once); when the
+        band is not reached the best round is kept and a RuntimeWarning says so.
     cv : int, CV splitter or iterable, default=5
         Cross-fitting splits (module docstring): int k means stratified,
         shuffled k folds; every sample is scored by the models that trained on
@@ -176,6 +261,14 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         them, and the held-out probability of the label ranks alone.
     sample_indices_ : ndarray of shape (n_kept,)
         Indices of the kept samples (imbalanced-learn's name).
+    validation_gap_ : float or None
+        ``target_gap`` only: the validation gap of the kept step.
+    target_reached_ : bool or None
+        ``target_gap`` only: whether the band was reached.
+    gap_path_ : list of dict or None
+        ``target_gap`` only: one entry per round (``round``, ``knob``: rows
+        acted on or the weights' tilt, ``gap``, ``signed``: negative once
+        the pair of groups largest at the start has passed parity).
     classes_ : ndarray of shape (n_classes,)
         Class labels (of ``estimator_``).
     n_features_in_ : int
@@ -210,16 +303,20 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
     """
 
     _parameter_constraints = {**BaseInfluenceEstimator._parameter_constraints,
-                              **_SELECTION_CONSTRAINTS}
+                              **_SELECTION_CONSTRAINTS, **_TARGET_CONSTRAINTS}
 
     def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
-                 threshold=None, cv=5, trusted="agree", sensitive_feature=None,
-                 batch_size=4096, adapter_options=None, n_jobs=None, random_state=None, verbose=0):
+                 threshold=None, target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5,
+                 trusted="agree", sensitive_feature=None, batch_size=4096, adapter_options=None,
+                 n_jobs=None, random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method
         self.objective = objective
         self.fraction = fraction
         self.threshold = threshold
+        self.target_gap = target_gap
+        self.gap_tolerance = gap_tolerance
+        self.max_rounds = max_rounds
         self.cv = cv
         self.trusted = trusted
         self.sensitive_feature = sensitive_feature
@@ -228,6 +325,8 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+
+    _target_action = "trim"
 
     def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
@@ -253,7 +352,7 @@ class InfluenceTrimmer(_SelectionMixin, BaseInfluenceEstimator):
         return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
 
 
-class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
+class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator):
     """Flip the labels of the training samples most detrimental to an objective, then refit.
 
     The lowest-scoring ``fraction`` of samples (or those below ``threshold``)
@@ -277,6 +376,11 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
         :class:`InfluenceTrimmer` chooses them.
     threshold : float or None, default=None
         Relabel every sample scoring below it instead.
+    target_gap : float in (0, 1) or None, default=None
+        As for :class:`InfluenceTrimmer`, the count searched being the number
+        of relabeled rows (binary targets).
+    gap_tolerance : float in (0, 1), default=0.01
+    max_rounds : int, default=8
     cv : int, CV splitter or iterable, default=5
     trusted : {"agree"} or None, default="agree"
         As for :class:`InfluenceTrimmer` (5-fold cross-fitting against the
@@ -309,6 +413,8 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
         them, and the held-out probability of the label ranks alone.
     y_relabeled_ : ndarray of shape (n_samples,)
         The labels the estimator was refitted on.
+    validation_gap_, target_reached_, gap_path_ : float, bool, list or None
+        ``target_gap`` only, as for :class:`InfluenceTrimmer`.
     classes_, n_features_in_, feature_names_in_ :
         As for :class:`InfluenceTrimmer`.
 
@@ -330,16 +436,20 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
     """
 
     _parameter_constraints = {**BaseInfluenceEstimator._parameter_constraints,
-                              **_SELECTION_CONSTRAINTS}
+                              **_SELECTION_CONSTRAINTS, **_TARGET_CONSTRAINTS}
 
     def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
-                 threshold=None, cv=5, trusted="agree", sensitive_feature=None,
-                 batch_size=4096, adapter_options=None, n_jobs=None, random_state=None, verbose=0):
+                 threshold=None, target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5,
+                 trusted="agree", sensitive_feature=None, batch_size=4096, adapter_options=None,
+                 n_jobs=None, random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method
         self.objective = objective
         self.fraction = fraction
         self.threshold = threshold
+        self.target_gap = target_gap
+        self.gap_tolerance = gap_tolerance
+        self.max_rounds = max_rounds
         self.cv = cv
         self.trusted = trusted
         self.sensitive_feature = sensitive_feature
@@ -351,6 +461,8 @@ class InfluenceRelabeler(_SelectionMixin, BaseInfluenceEstimator):
 
     def _needs_proba(self, n_classes):
         return n_classes > 2 or super()._needs_proba(n_classes)
+
+    _target_action = "relabel"
 
     def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
@@ -452,7 +564,7 @@ def _systematic_resample(weights, rng):
     return np.minimum(np.searchsorted(cdf, points, side="right"), n - 1)
 
 
-class InfluenceReweighter(BaseInfluenceEstimator):
+class InfluenceReweighter(_TargetGapMixin, BaseInfluenceEstimator):
     """Refit with sample weights derived from influence scores.
 
     Scores as :class:`InfluenceTrimmer` does, then turns them into weights
@@ -492,6 +604,24 @@ class InfluenceReweighter(BaseInfluenceEstimator):
         Upper clip of the weights.
     sample_weight_name : str, default="sample_weight"
         Keyword of ``estimator.fit`` that receives the weights.
+    target_gap : float in (0, 1) or None, default=None
+        Fairness objectives only: the validation gap to reach (hard-prediction
+        demographic-parity or equalized-odds difference, largest over any two
+        groups). The weights become ``exp(lam * z)`` (z: the standardised
+        scores clipped at ``clip``) normalised to mean 1 and clipped at
+        ``max_weight``, and ``lam`` is searched in rounds (the first round's
+        scores; the folds refitted with each tilt) until the gap of models
+        that did not see the rows they predict (the cross-fitted folds'
+        pooled held-out predictions, or the given ``X_val``) lies in
+        ``[target_gap - gap_tolerance, target_gap]`` without passing parity
+        by more than ``gap_tolerance``. Overrides ``temperature`` / ``scale``
+        (at a fixed temperature the tilt that reaches a given gap is a
+        guess). See ``gap_path_``.
+    gap_tolerance : float in (0, 1), default=0.01
+        Width of the accepted band below ``target_gap``.
+    max_rounds : int, default=8
+        Most rounds of the search (each fits the ``cv`` folds once); when the
+        band is not reached the best round is kept and a RuntimeWarning says so.
     cv : int, CV splitter or iterable, default=5
     trusted : {"agree"} or None, default="agree"
         As for :class:`InfluenceTrimmer` (5-fold cross-fitting against the
@@ -517,6 +647,8 @@ class InfluenceReweighter(BaseInfluenceEstimator):
         Share of the weights below 0.1.
     sample_indices_ : ndarray of shape (n_samples,)
         Rows of the weighted resample returned by :meth:`fit_resample`.
+    validation_gap_, target_reached_, gap_path_ : float, bool, list or None
+        ``target_gap`` only, as for :class:`InfluenceTrimmer`.
     classes_, n_features_in_, feature_names_in_ :
         As for :class:`InfluenceTrimmer`.
 
@@ -542,12 +674,14 @@ class InfluenceReweighter(BaseInfluenceEstimator):
         "scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_weight": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "sample_weight_name": [str],
+        **_TARGET_CONSTRAINTS,
     }
 
     def __init__(self, estimator, *, method="ip", objective="utility", clip=3.0,
                  temperature=1.0, scale=4.0, max_weight=2.0, sample_weight_name="sample_weight",
-                 cv=5, trusted="agree", sensitive_feature=None, batch_size=4096,
-                 adapter_options=None, n_jobs=None, random_state=None, verbose=0):
+                 target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5, trusted="agree",
+                 sensitive_feature=None, batch_size=4096, adapter_options=None, n_jobs=None,
+                 random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method
         self.objective = objective
@@ -556,6 +690,9 @@ class InfluenceReweighter(BaseInfluenceEstimator):
         self.scale = scale
         self.max_weight = max_weight
         self.sample_weight_name = sample_weight_name
+        self.target_gap = target_gap
+        self.gap_tolerance = gap_tolerance
+        self.max_rounds = max_rounds
         self.cv = cv
         self.trusted = trusted
         self.sensitive_feature = sensitive_feature
@@ -578,9 +715,17 @@ class InfluenceReweighter(BaseInfluenceEstimator):
                 "sample_weight_name= to the keyword it uses, or use InfluenceTrimmer."
             )
 
+    _target_action = "reweight"
+
+    def _apply_target(self, path, y, sample_weight):
+        self._set_weights(path.weights, path.scores, sample_weight)
+
     def _act(self, scores, y, proba, sample_weight, fitted):
         w = influence_weights(scores, clip=self.clip, temperature=self.temperature,
                               scale=self.scale, max_weight=self.max_weight)
+        self._set_weights(w, scores, sample_weight)
+
+    def _set_weights(self, w, scores, sample_weight):
         self.weights_ = w
         scored = np.isfinite(scores)
         self.near_zero_share_ = float(np.mean(w[scored] < 0.1)) if scored.any() else 0.0

@@ -5,10 +5,13 @@ computes against the very model being scored (exact for linear models, PGD
 for networks); ``robust_accuracy_scorer`` / ``robustness_scoring`` plug it into
 ``GridSearchCV``.
 
-``demographic_parity_difference`` is fairlearn's when fairlearn is installed
-and an equivalent otherwise (the gap between the largest and the smallest
-group selection rate). The scorers plug into ``GridSearchCV``: they take the
-sensitive attribute either from a column of X (``sensitive_feature=``; works
+``demographic_parity_difference`` and ``equalized_odds_difference`` are
+fairlearn's when fairlearn is installed and an equivalent otherwise (the gap
+between the largest and the smallest group rate, any number of groups);
+``fairness_gap`` computes either in numpy; ``fairness_report`` is the
+per-group table of fairlearn's ``MetricFrame``. The scorers plug into
+``GridSearchCV``: they take the sensitive attribute either from a column of
+X (``sensitive_feature=``; works
 with or without metadata routing) or, under metadata routing, from
 ``fit(..., sensitive_features=s)`` routed to the scorer.
 """
@@ -22,6 +25,9 @@ from sklearn.utils.validation import check_array, column_or_1d
 __all__ = [
     "selection_rate_by_group",
     "demographic_parity_difference",
+    "equalized_odds_difference",
+    "fairness_gap",
+    "fairness_report",
     "DemographicParityScorer",
     "demographic_parity_scorer",
     "fairness_scoring",
@@ -101,6 +107,140 @@ def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_
         y_true = y_pred
     return float(fl_dpd(y_true, y_pred, sensitive_features=sensitive_features,
                         sample_weight=sample_weight))
+
+
+def _group_rate_gap(hit, rows, s, w):
+    """Largest minus smallest weighted mean of ``hit`` over ``rows`` of each group."""
+    rates = [np.average(hit[rows & (s == g)], weights=w[rows & (s == g)])
+             for g in np.unique(s) if np.any(rows & (s == g))]
+    return float(max(rates) - min(rates)) if rates else 0.0
+
+
+def fairness_gap(kind, y_true, y_pred, sensitive_features, *, pos_label=1, sample_weight=None):
+    """The gap ``kind`` of hard predictions, in plain numpy (fast, no fairlearn).
+
+    ``"demographic_parity"``: largest minus smallest group selection rate;
+    ``"equalized_odds"``: the larger of the true- and false-positive-rate gaps
+    (each largest minus smallest over the groups). Both equal fairlearn's.
+
+    Parameters
+    ----------
+    kind : {"demographic_parity", "equalized_odds"}
+    y_true, y_pred, sensitive_features : array-like of shape (n_samples,)
+    pos_label : label, default=1
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    gap : float
+
+    Examples
+    --------
+    >>> from skinfluence.metrics import fairness_gap
+    >>> fairness_gap("equalized_odds", [1, 0, 1, 0], [1, 0, 1, 1],
+    ...              ["a", "a", "b", "b"])
+    1.0
+    """
+    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
+    s = column_or_1d(np.asarray(sensitive_features), warn=True)
+    if len(s) != len(y_pred):
+        raise ValueError(f"sensitive_features has {len(s)} values, y_pred has {len(y_pred)}.")
+    w = np.ones(len(y_pred)) if sample_weight is None else np.asarray(sample_weight, float)
+    hit = (y_pred == pos_label).astype(float)
+    if kind == "demographic_parity":
+        return _group_rate_gap(hit, np.ones(len(s), dtype=bool), s, w)
+    if kind != "equalized_odds":
+        raise ValueError(f"kind must be 'demographic_parity' or 'equalized_odds', got {kind!r}.")
+    positive = column_or_1d(np.asarray(y_true), warn=True) == pos_label
+    return max(_group_rate_gap(hit, positive, s, w), _group_rate_gap(hit, ~positive, s, w))
+
+
+def equalized_odds_difference(y_true, y_pred, *, sensitive_features, sample_weight=None):
+    """The larger of the groups' true-positive-rate and false-positive-rate gaps.
+
+    Each gap is the largest minus the smallest rate over the groups (any
+    number of groups); 0 = equalized odds. fairlearn's
+    ``fairlearn.metrics.equalized_odds_difference`` when it is installed;
+    otherwise the same quantity computed here.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels; the positive label is 1.
+    y_pred : array-like of shape (n_samples,)
+    sensitive_features : array-like of shape (n_samples,)
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    gap : float
+
+    Examples
+    --------
+    >>> from skinfluence.metrics import equalized_odds_difference
+    >>> equalized_odds_difference([1, 1, 0, 0, 1, 1, 0, 0], [1, 1, 0, 0, 1, 0, 1, 0],
+    ...                           sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1])
+    0.5
+    """
+    try:
+        from fairlearn.metrics import equalized_odds_difference as fl_eod
+    except ImportError:
+        return fairness_gap("equalized_odds", y_true, y_pred, sensitive_features,
+                            sample_weight=sample_weight)
+    return float(fl_eod(y_true, y_pred, sensitive_features=sensitive_features,
+                        sample_weight=sample_weight))
+
+
+def fairness_report(y_true, y_pred, *, sensitive_features, pos_label=1):
+    """Per-group table of counts and rates, as fairlearn's ``MetricFrame.by_group``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+    sensitive_features : array-like of shape (n_samples,)
+    pos_label : label, default=1
+
+    Returns
+    -------
+    report : pandas.DataFrame
+        One row per group (index: the group), columns ``count``,
+        ``selection_rate``, ``true_positive_rate``, ``false_positive_rate``
+        and ``accuracy``. ``report.max() - report.min()`` gives each rate's
+        gap; the demographic-parity difference is that of ``selection_rate``,
+        the equalized-odds difference the larger of the two positive rates'.
+
+    Examples
+    --------
+    >>> from skinfluence.metrics import fairness_report
+    >>> fairness_report([1, 0, 1, 0], [1, 0, 1, 1], sensitive_features=["a", "a", "b", "b"])
+           count  selection_rate  true_positive_rate  false_positive_rate  accuracy
+    group
+    a          2             0.5                 1.0                  0.0       1.0
+    b          2             1.0                 1.0                  1.0       0.5
+    """
+    import pandas as pd
+
+    y_true = column_or_1d(np.asarray(y_true), warn=True)
+    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
+    s = column_or_1d(np.asarray(sensitive_features), warn=True)
+    if not len(y_true) == len(y_pred) == len(s):
+        raise ValueError(f"y_true, y_pred and sensitive_features have {len(y_true)}, "
+                         f"{len(y_pred)} and {len(s)} values; they must match.")
+    hit, positive = y_pred == pos_label, y_true == pos_label
+    rows = []
+    for g in np.unique(s):
+        in_g = s == g
+        rows.append({
+            "group": g.item() if hasattr(g, "item") else g,
+            "count": int(in_g.sum()),
+            "selection_rate": float(hit[in_g].mean()),
+            "true_positive_rate": float(hit[in_g & positive].mean())
+            if np.any(in_g & positive) else np.nan,
+            "false_positive_rate": float(hit[in_g & ~positive].mean())
+            if np.any(in_g & ~positive) else np.nan,
+            "accuracy": float(np.mean(y_pred[in_g] == y_true[in_g])),
+        })
+    return pd.DataFrame(rows).set_index("group")
 
 
 class DemographicParityScorer:

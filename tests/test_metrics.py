@@ -229,3 +229,47 @@ def test_robust_accuracy_of_a_linear_skorch_net_matches_the_exact_linear_value(d
     pgd = robust_accuracy(net, X, y, epsilon=0.3, norm=norm, steps=20)
     assert exact < net.score(X, y) - 0.05
     assert pgd == pytest.approx(exact, abs=2 / len(y))  # float32 ties at the edge at most
+
+
+# ---------------------------------------------------------------- multi-group, EO, report
+@pytest.mark.parametrize("n_groups", [2, 4])
+def test_eo_and_multi_group_fallbacks_equal_fairlearn(monkeypatch, n_groups):
+    fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
+    rng = np.random.RandomState(n_groups)
+    y, pred = rng.randint(2, size=400), rng.randint(2, size=400)
+    s = np.array(list("abcd"))[rng.randint(n_groups, size=400)]
+    w = rng.uniform(0.2, 2.0, size=400)
+    eo = fairlearn_metrics.equalized_odds_difference(y, pred, sensitive_features=s,
+                                                     sample_weight=w)
+    dp = fairlearn_metrics.demographic_parity_difference(y, pred, sensitive_features=s)
+    assert metrics.fairness_gap("equalized_odds", y, pred, s, sample_weight=w) == \
+        pytest.approx(eo)
+    assert metrics.fairness_gap("demographic_parity", y, pred, s) == pytest.approx(dp)
+    assert metrics.equalized_odds_difference(y, pred, sensitive_features=s,
+                                             sample_weight=w) == pytest.approx(eo)
+    _without_fairlearn(monkeypatch)
+    assert metrics.equalized_odds_difference(y, pred, sensitive_features=s,
+                                             sample_weight=w) == pytest.approx(eo)
+    assert demographic_parity_difference(y, pred, sensitive_features=s) == pytest.approx(dp)
+
+
+def test_fairness_report_equals_fairlearn_metric_frame():
+    fl = pytest.importorskip("fairlearn.metrics")
+    from sklearn.metrics import accuracy_score
+    rng = np.random.RandomState(0)
+    y, pred = rng.randint(2, size=300), rng.randint(2, size=300)
+    s = rng.choice(["x", "y", "z"], size=300)
+    frame = fl.MetricFrame(metrics={"selection_rate": fl.selection_rate,
+                                    "true_positive_rate": fl.true_positive_rate,
+                                    "false_positive_rate": fl.false_positive_rate,
+                                    "accuracy": accuracy_score, "count": fl.count},
+                           y_true=y, y_pred=pred, sensitive_features=s)
+    report = metrics.fairness_report(y, pred, sensitive_features=s)
+    for col in ["selection_rate", "true_positive_rate", "false_positive_rate", "accuracy",
+                "count"]:
+        np.testing.assert_allclose(report[col].to_numpy(dtype=float),
+                                   frame.by_group[col].to_numpy(dtype=float))
+    with pytest.raises(ValueError, match="must match"):
+        metrics.fairness_report(y, pred[:10], sensitive_features=s)
+    with pytest.raises(ValueError, match="kind must be"):
+        metrics.fairness_gap("parity", y, pred, s)

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinfluence import AdversarialRobustness, DemographicParity, Utility, influence_scores
+from skinfluence import (AdversarialRobustness, DemographicParity, EqualizedOdds, Utility,
+                         influence_scores)
 from skinfluence.models.linear import LinearModelAdapter
 from tests._reference import exact_logistic
 
@@ -43,8 +44,12 @@ def test_demographic_parity_errors(binary_data, multiclass_data):
     with pytest.raises(ValueError, match="sensitive attribute"):
         influence_scores(model, X, y, X_val, y_val, objective="demographic_parity")
     with pytest.raises(ValueError, match="binary sensitive feature; got 3"):
-        influence_scores(model, X, y, X_val, y_val, objective="demographic_parity",
+        influence_scores(model, X, y, X_val, y_val,
+                         objective=DemographicParity(absolute=False),
                          sensitive_features_val=np.arange(len(y_val)) % 3)
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        influence_scores(model, X, y, X_val, y_val, objective="demographic_parity",
+                         sensitive_features_val=np.zeros(len(y_val)))
     with pytest.raises(ValueError, match="NaN"):
         s = np.where(X_val[:, 0] > 0, 1.0, 0.0)
         s[0] = np.nan
@@ -246,3 +251,91 @@ def test_pgd_on_a_linear_net_reaches_the_closed_form_worst_case(binary_data, nor
     got = np.logaddexp(0.0, -s * (Xa @ w + b))
     assert np.all(got <= worst + 1e-9)
     np.testing.assert_allclose(got, worst, rtol=1e-3)
+
+
+# ---------------------------------------------------------------- fairness: multi-group, EO
+def _soft_proba(theta, X):
+    """P(y=1) of a binary linear model from its parameter vector [w, b] (numpy, by hand)."""
+    return 1.0 / (1.0 + np.exp(-(X @ theta[:-1] + theta[-1])))
+
+
+def _rate(p, rows):
+    return p[rows].mean()
+
+
+def _max_gap(p, s, rows):
+    """Largest difference of the groups' mean p over ``rows`` (every pair, brute force)."""
+    rates = [_rate(p, rows & (s == g)) for g in np.unique(s) if np.any(rows & (s == g))]
+    return max(a - b for a in rates for b in rates)
+
+
+def _eo_reference(theta, X, y, s, combine):
+    """Soft equalized-odds gap written from the formula, with the pairs and sign of theta0."""
+    p = _soft_proba(theta, X)
+    tpr, fpr = _max_gap(p, s, y == 1), _max_gap(p, s, y == 0)
+    return tpr + fpr if combine == "sum" else max(tpr, fpr)
+
+
+@pytest.mark.parametrize("n_groups", [2, 3, 4])
+def test_demographic_parity_multi_group_is_the_largest_pairwise_gap(binary_data, n_groups):
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic().fit(X, y)
+    a = LinearModelAdapter(model)
+    s = np.digitize(X_val[:, 0], np.quantile(X_val[:, 0], np.linspace(0, 1, n_groups + 1)[1:-1]))
+    theta0 = np.r_[model.coef_[0], model.intercept_]
+    terms = DemographicParity().terms(a, X_val, y_val, s)
+    ones = np.ones(len(s), dtype=bool)
+    assert a.objective_value(terms) == pytest.approx(_max_gap(_soft_proba(theta0, X_val), s,
+                                                              ones), rel=1e-10)
+
+
+@pytest.mark.parametrize("combine", ["sum", "max"])
+@pytest.mark.parametrize("n_groups", [2, 3])
+def test_equalized_odds_value_and_gradient_match_the_formula(binary_data, combine, n_groups):
+    from tests._reference import central_difference
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic(C=0.5).fit(X, y)
+    a = LinearModelAdapter(model)
+    if n_groups == 2:
+        s = (X_val[:, 1] > 0).astype(int)
+    else:
+        s = np.digitize(X_val[:, 1], [-0.5, 0.5])
+    theta0 = np.r_[model.coef_[0], model.intercept_]
+    terms = EqualizedOdds(combine=combine).terms(a, X_val, y_val, s)
+    assert a.objective_value(terms) == pytest.approx(
+        _eo_reference(theta0, X_val, y_val, s, combine), rel=1e-10)
+    # the gradient: finite differences of the numpy formula, with the frozen pairs (and,
+    # for "max", the frozen rate) that the objective linearises around theta0
+    p0 = _soft_proba(theta0, X_val)
+    pairs = {}
+    for name, rows in (("tpr", y_val == 1), ("fpr", y_val == 0)):
+        rates = {g: _rate(p0, rows & (s == g)) for g in np.unique(s)}
+        pairs[name] = (rows, max(rates, key=rates.get), min(rates, key=rates.get))
+    gaps0 = {k: _rate(p0, r & (s == hi)) - _rate(p0, r & (s == lo))
+             for k, (r, hi, lo) in pairs.items()}
+    used = list(pairs) if combine == "sum" else [max(gaps0, key=gaps0.get)]
+
+    def frozen(theta):
+        p = _soft_proba(theta, X_val)
+        return sum(_rate(p, pairs[k][0] & (s == pairs[k][1]))
+                   - _rate(p, pairs[k][0] & (s == pairs[k][2])) for k in used)
+
+    fd = central_difference(frozen, theta0)
+    np.testing.assert_allclose(a.objective_gradient(terms), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_equalized_odds_conditions_on_the_label_and_checks_combine(binary_data):
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic().fit(X, y)
+    a = LinearModelAdapter(model)
+    s = (X_val[:, 1] > 0).astype(int)
+    # the same rows with every label flipped swap the TPR and FPR cells: same sum
+    flipped = EqualizedOdds().terms(a, X_val, 1 - y_val, s)
+    assert a.objective_value(flipped) == pytest.approx(
+        a.objective_value(EqualizedOdds().terms(a, X_val, y_val, s)), rel=1e-12)
+    # but not the demographic-parity gap, which ignores labels
+    assert a.objective_value(EqualizedOdds().terms(a, X_val, y_val, s)) != pytest.approx(
+        a.objective_value(DemographicParity().terms(a, X_val, y_val, s)))
+    with pytest.raises(ValueError, match="combine must be"):
+        EqualizedOdds(combine="mean").terms(a, X_val, y_val, s)
+    assert EqualizedOdds.label_loss is False and Utility.label_loss is True
