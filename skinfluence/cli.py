@@ -13,7 +13,6 @@ the input (a missing file or column, an empty file, values that cannot be
 encoded, a target with one class) are reported on stderr with exit status 2.
 """
 import argparse
-import inspect
 import os
 import sys
 
@@ -175,11 +174,8 @@ def _fit(estimator, args, X, y, s, val):
 def _estimator(cls, args, **params):
     from sklearn.linear_model import LogisticRegression
 
-    # the number of folds is the estimators' `cv` (named `validation` before it)
-    folds = "cv" if "cv" in inspect.signature(cls).parameters else "validation"
-    params[folds] = args.cv
     return cls(LogisticRegression(C=args.C, max_iter=1000), method=args.method,
-               objective=args.objective, random_state=args.random_state, **params)
+               objective=args.objective, cv=args.cv, random_state=args.random_state, **params)
 
 
 def _how(args):
