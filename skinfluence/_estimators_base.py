@@ -15,7 +15,9 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
+                                      validate_data)
 
 from ._base import resolve
 from ._compat import (
@@ -76,8 +78,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             weighted training objective. Rows of zero weight are not scored
             (their score is NaN) and never acted on.
         sensitive_features : array-like of shape (n_samples,), default=None
-            Binary sensitive attribute of every training row, for
-            ``objective="demographic_parity"`` (fairlearn's name; routed by
+            Sensitive attribute of every training row (two or more groups), for
+            ``objective="demographic_parity"`` / ``"equalized_odds"`` (fairlearn's name; routed by
             ``set_fit_request(sensitive_features=True)`` under metadata
             routing). Alternatively set ``sensitive_feature=`` to a column of X.
         X_val, y_val : validation data, default=None
@@ -111,7 +113,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
         X_in, y_in = X, y
-        X, y = validate_data(self, X, y, accept_sparse="csr")
+        X, y = self._validate_X(X, y)
         check_classification_targets(y)
         est_params = self._route_fit_params(X, sample_weight, fit_params)
         sw = est_params.get("sample_weight")
@@ -166,6 +168,20 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return self
 
     # ------------------------------------------------------------------ pieces of fit
+    def _validate_X(self, X, y=None, reset=True):
+        """validate_data, except that a Pipeline's raw input (text columns...) is kept as is:
+        its own transformers encode it (feature count and names are still checked)."""
+        if not isinstance(self.estimator, Pipeline):
+            if y is None:
+                return validate_data(self, X, accept_sparse="csr", reset=reset)
+            return validate_data(self, X, y, accept_sparse="csr", reset=reset)
+        if y is None:
+            return validate_data(self, X, reset=reset, skip_check_array=True)
+        X, y = validate_data(self, X, y, reset=reset, skip_check_array=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        return X, y
+
     def _route_fit_params(self, X, sample_weight, fit_params):
         """The estimator's fit parameters, sample_weight validated."""
         if _routing_enabled():
@@ -200,7 +216,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if needs_s:
             plan.sensitive_val = self._sensitive(X_val, s_val, objective, "X_val",
                                                  "sensitive_features_val")
-        plan.X_val = validate_data(self, X_val, accept_sparse="csr", reset=False)
+        plan.X_val = self._validate_X(X_val, reset=False)
         plan.y_val = column_or_1d(y_val, warn=True)
         if plan.y_val.shape[0] != plan.X_val.shape[0]:
             raise ValueError(f"y_val has {plan.y_val.shape[0]} labels, X_val has "
@@ -308,7 +324,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         _raise_for_params(params, self, name)
         if _routing_enabled():
             params = getattr(process_routing(self, name, **params).estimator, name)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        X = self._validate_X(X, reset=False)
         return getattr(self.estimator_, name)(X, **params)
 
     @available_if(_estimator_has("predict"))
@@ -398,7 +414,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             params = {} if sample_weight is None else {"sample_weight": sample_weight}
         else:
             params = process_routing(self, "score", **params).estimator.score
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        X = self._validate_X(X, reset=False)
         return self.estimator_.score(X, y, **params)
 
     # ------------------------------------------------------------------ routing & tags

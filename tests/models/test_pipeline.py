@@ -114,8 +114,6 @@ def test_trimmer_around_a_numeric_pipeline_scores_the_last_step(data):
     assert (~trimmer.support_).sum() == 16
 
 
-@pytest.mark.xfail(strict=True, reason="the estimators convert X to numbers before the "
-                   "pipeline sees it (string columns fail); remove once they pass X through")
 def test_trimmer_around_a_column_transformer_pipeline_on_a_dataframe(data):
     X, y, X_val, y_val = data
     pipe = Pipeline([("encode", _encoder()), ("model", LogisticRegression())])
@@ -127,3 +125,8 @@ def test_trimmer_around_a_column_transformer_pipeline_on_a_dataframe(data):
     fair = InfluenceTrimmer(pipe, objective="demographic_parity", sensitive_feature="sex",
                             fraction=0.1).fit(X, y)
     assert np.isfinite(fair.scores_).all()
+    # cross-fitted, label cleaning with the defaults on raw text columns; predictions too
+    auto = InfluenceTrimmer(pipe, fraction="auto", random_state=0).fit(X, y)
+    assert auto.n_trimmed_ == round(auto.noise_rate_ * len(y))
+    np.testing.assert_array_equal(auto.predict(X_val), auto.estimator_.predict(X_val))
+    assert auto.report(X, y).index.equals(X.index)
