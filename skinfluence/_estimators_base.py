@@ -168,16 +168,15 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return self
 
     # ------------------------------------------------------------------ pieces of fit
-    def _validate_X(self, X, y=None, reset=True):
+    def _validate_X(self, X, y="no_validation", reset=True):
         """validate_data, except that a Pipeline's raw input (text columns...) is kept as is:
         its own transformers encode it (feature count and names are still checked)."""
         if not isinstance(self.estimator, Pipeline):
-            if y is None:
-                return validate_data(self, X, accept_sparse="csr", reset=reset)
             return validate_data(self, X, y, accept_sparse="csr", reset=reset)
-        if y is None:
-            return validate_data(self, X, reset=reset, skip_check_array=True)
-        X, y = validate_data(self, X, y, reset=reset, skip_check_array=True)
+        out = validate_data(self, X, y, reset=reset, skip_check_array=True)
+        if isinstance(y, str) and y == "no_validation":
+            return out
+        X, y = out
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         return X, y
