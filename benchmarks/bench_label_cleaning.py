@@ -10,6 +10,7 @@ the training labels corrupted, then, interleaved in one process:
   (5-fold cross-fitting, IP, trusted held-out rows);
 - ``auto_eh``: the same with ``method="exact_hessian"``;
 - ``true_rate``: ``InfluenceTrimmer(..., fraction=<true noise rate>)``;
+- ``untrusted``: the same with ``trusted=None`` (scored against every held-out row);
 - ``CleanLearning``: cleanlab's ``CleanLearning(LogisticRegression(), cv_n_folds=5)``;
 - ``cl_refit``: cleanlab ``find_label_issues`` on 5-fold out-of-fold probabilities,
   then a refit without the flagged rows.
@@ -19,8 +20,9 @@ class; ``classcond`` flips them to one fixed other class (class k -> k + 1).
 For two classes both are the same, so ``classcond`` runs on the multiclass sets.
 
 Reported per cell (mean +- std over seeds): test accuracy, flag precision and
-recall, estimated vs true noise rate, fit time; and the precision of our
-ranking at cleanlab's number of flags (``find_label_issues(n_issues=k)``).
+recall, estimated vs true noise rate, flip-detection ROC AUC of the influence
+scores alone (``-scores_``), fit time; and the precision of our ranking at
+cleanlab's number of flags (``find_label_issues(n_issues=k)``).
 
 Needs cleanlab (a benchmark-only dependency): ``pip install cleanlab``.
 
@@ -35,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -42,7 +45,8 @@ from skinfluence import InfluenceTrimmer, find_label_issues
 from skinfluence.datasets import load_adult
 
 NOISE = [("uniform", 0.1), ("uniform", 0.2), ("uniform", 0.3), ("classcond", 0.2)]
-ROWS = ["noisy", "clean", "auto", "auto_eh", "true_rate", "CleanLearning", "cl_refit"]
+ROWS = ["noisy", "clean", "auto", "auto_eh", "true_rate", "untrusted", "CleanLearning",
+        "cl_refit"]
 
 
 def load(name, seed):
@@ -84,6 +88,8 @@ def run_cell(name, kind, rate, seed):
             out[row].update(prec=flipped[flags].mean() if flags.any() else np.nan,
                             rec=flipped[flags].sum() / flipped.sum(), n_flags=int(flags.sum()),
                             noise=noise, mem=getattr(model, "memorised_share_", None))
+            if hasattr(model, "scores_"):  # flip detection by the influence scores alone
+                out[row]["auc"] = roc_auc_score(flipped, -model.scores_)
 
     record("noisy", lambda: (lr().fit(X_tr, y_noisy), None, None))
     record("clean", lambda: (lr().fit(X_tr, y_tr), None, None))
@@ -97,6 +103,7 @@ def run_cell(name, kind, rate, seed):
     record("auto", trimmer(fraction="auto"))
     record("auto_eh", trimmer(fraction="auto", method="exact_hessian"))
     record("true_rate", trimmer(fraction=rate))
+    record("untrusted", trimmer(fraction=rate, trusted=None))
 
     from cleanlab.classification import CleanLearning
     from cleanlab.filter import find_label_issues as cl_find
@@ -134,8 +141,8 @@ def main():
     warnings.filterwarnings("ignore", category=FutureWarning)
     print("BLAS threads pinned to 1 (threadpoolctl).")
     print("| data | noise | row | test acc % | precision | recall | est. / true noise "
-          "| fit s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| score AUC | fit s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with threadpool_limits(1):
         for name in args.datasets.split(","):
             for kind, rate in NOISE:
@@ -152,14 +159,15 @@ def main():
                                   f"{est} / {rate:.2f}"]
                     else:
                         cells += ["", "", ""]
+                    cells.append(fmt([x["auc"] for x in r], digits=3) if "auc" in r[0] else "")
                     cells.append(f"{np.median([x['time'] for x in r]):.2f}")
                     print(f"| {name} | {kind} {rate:.0%} | {row} | " + " | ".join(cells) + " |")
                 prec_cl = [run["auto"]["prec_at_cl"] for run in runs]
                 mem = [run["auto"]["mem"] for run in runs]
                 print(f"| {name} | {kind} {rate:.0%} | auto: memorised share of doubted rows "
-                      f"| {fmt(mem)} (max {max(mem):.2f}) | | | | |")
+                      f"| {fmt(mem)} (max {max(mem):.2f}) | | | | | |")
                 print(f"| {name} | {kind} {rate:.0%} | auto ranking at cleanlab's count | | "
-                      f"{fmt(prec_cl)} | | | |", flush=True)
+                      f"{fmt(prec_cl)} | | | | |", flush=True)
 
 
 if __name__ == "__main__":
