@@ -78,11 +78,12 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     seeds = np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=len(splits))
     options = dict(batch_size=batch_size, adapter_options=adapter_options or {},
                    verbose=verbose > 1)
-    folds = Parallel(n_jobs=n_jobs)(
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_score_split)(estimator, plan, train, val, classes, method, objective,
                               filter_rows, int(s), **options)
         for (train, val), s in zip(splits, seeds)
     )
+    folds = list(_progress(jobs, len(splits), verbose))
     total, count, fitted = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     proba = np.full((n, len(classes)), np.nan)
     held_out = np.zeros(n, dtype=bool)
@@ -150,6 +151,17 @@ def _proba(model, X, fold_classes, classes):
         P[:, :] = 0.0
         P[:, np.searchsorted(classes, fold_classes)] = model.predict_proba(X)
     return P
+
+
+def _progress(jobs, total, verbose):
+    """A tqdm bar over the splits when ``verbose`` (and tqdm is installed)."""
+    if not verbose:
+        return jobs
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return jobs
+    return tqdm(jobs, total=total, desc="cross-fitting", unit="split")
 
 
 def _rows(X, idx):

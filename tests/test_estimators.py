@@ -258,8 +258,12 @@ def test_unsupported_estimator_error_lists_the_supported_families(noisy_cancer):
 def test_verbose_reports_progress(noisy_cancer, capsys):
     X, y, _ = noisy_cancer
     InfluenceTrimmer(lr(), cv=3, verbose=1, random_state=0).fit(X, y)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.count("split") == 3 and "trimming 28 of 569" in out and "refitting" in out
+    assert "cross-fitting" in captured.err and "3/3" in captured.err  # tqdm bar over the fits
+    InfluenceTrimmer(lr(), cv=3, verbose=0, random_state=0).fit(X, y)
+    assert capsys.readouterr() == ("", "")
 
 
 # ---------------------------------------------------------------------- relabeling
