@@ -24,7 +24,7 @@ def test_demo_cleans_labels_and_reports_every_job(tmp_path):
     assert lc["true_flags"] > 0.8 * lc["n_flagged"] and lc["true_flags"] > 0.8 * lc["n_flipped"]
     assert abs(lc["noise_rate"] - 0.2) < 0.05
     fair, rob = results["fairness"], results["robustness"]
-    assert fair["after"][1] < fair["before"][1]  # demographic-parity gap
+    assert fair["before"][1] > 0.15 and abs(fair["after"][1] - 0.05) < 0.02  # the gap asked for
     assert rob["after"][1] > rob["before"][1]  # accuracy under the adaptive attack
     assert "demographic-parity gap" in text and "l2 attack" in text
     rows = list(csv.DictReader(open(tmp_path / "label_cleaning_scores.csv")))
