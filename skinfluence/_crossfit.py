@@ -56,6 +56,10 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
 
     Rows with zero sample weight play no part: they are not split, not fitted
     and not scored (NaN), so adding them changes nothing.
+    A split whose training part holds a single class (a custom ``cv``; the
+    default stratified folds avoid it) is skipped: no model is fitted on it
+    and its rows are scored by the other splits only (NaN, never acted on,
+    when no split scores them).
 
     Parameters
     ----------
@@ -112,6 +116,8 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
     """Fit one clone on ``train`` and score those rows; a dict of what came out."""
     params = _check_method_params(plan.X, plan.fit_params, train)
     X_train = _rows(plan.X, train)
+    if np.unique(plan.y[train]).size < 2:  # most classifiers refuse to fit a single class
+        return {"skipped": "the training part has a single class"}
     model = clone(estimator).fit(X_train, plan.y[train], **params)
     fold_classes = np.asarray(getattr(model, "classes_", classes))
     out = {}

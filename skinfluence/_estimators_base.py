@@ -220,6 +220,13 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if plan.y_val.shape[0] != plan.X_val.shape[0]:
             raise ValueError(f"y_val has {plan.y_val.shape[0]} labels, X_val has "
                              f"{plan.X_val.shape[0]} rows.")
+        # as influence_scores does: a validation label no training row has is refused
+        unknown = ~np.isin(plan.y_val, plan.y)
+        if unknown.any():
+            raise ValueError(
+                f"y_val contains labels {np.unique(plan.y_val[unknown])[:5].tolist()} that no "
+                f"training row has; known classes: {np.unique(plan.y).tolist()}."
+            )
 
     def _in_sample_proba(self, plan, classes):
         """Probabilities from a clone fitted on all rows (precomputed scores, multiclass)."""

@@ -6,7 +6,12 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_array, check_consistent_length, column_or_1d
+from sklearn.utils import (
+    check_array,
+    check_consistent_length,
+    check_random_state,
+    column_or_1d,
+)
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -52,6 +57,8 @@ def check_labels(y, name, n_samples):
     if y is None:
         raise ValueError(f"{name} is required (1-D labels of length {n_samples}), got None.")
     y = column_or_1d(y, warn=False)
+    if y.dtype.kind == "O":
+        check_sortable_labels(y, name)
     if len(y) != n_samples:
         raise ValueError(
             f"{name} has {len(y)} labels but the matching features have {n_samples} rows."
@@ -59,6 +66,78 @@ def check_labels(y, name, n_samples):
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return y
+
+
+def check_sortable_labels(y, name):
+    """Object labels must be present and comparable (all numbers or all strings)."""
+    missing = [v is None or (isinstance(v, float) and v != v) for v in y]
+    if any(missing):
+        raise ValueError(f"{name} contains missing labels (None or NaN) at "
+                         f"{int(np.sum(missing))} rows; every row needs a class.")
+    kinds = {"str" if isinstance(v, str) else "number" if isinstance(v, numbers.Number)
+             else type(v).__name__ for v in y}
+    if len(kinds) > 1:
+        raise TypeError(
+            f"{name} mixes label types {sorted(kinds)}; labels must be all numbers or all "
+            "strings, so that the classes can be sorted."
+        )
+
+
+def check_n_rows(X, name):
+    """Number of rows of a 2-D input, or a clear error for None / a scalar."""
+    if X is None:
+        raise ValueError(f"{name} is required (2-D array-like of shape (n_samples, "
+                         "n_features)), got None.")
+    if hasattr(X, "shape") and len(X.shape) >= 1:
+        return X.shape[0]
+    if hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
+        return len(X)
+    raise TypeError(f"{name} must be a 2-D array-like of shape (n_samples, n_features), "
+                    f"got {type(X).__name__}.")
+
+
+def check_generator(random_state):
+    """A numpy ``Generator`` from an int, ``RandomState``, ``Generator`` or None.
+
+    A ``Generator`` (or ``RandomState``) passed in is advanced by one draw,
+    the seed of the generator used inside: its later draws stay reproducible.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state.integers(2**31 - 1))
+    try:
+        rs = check_random_state(random_state)
+    except ValueError:
+        raise ValueError(
+            "random_state must be None, an int, a numpy RandomState or Generator, got "
+            f"{random_state!r}."
+        ) from None
+    return np.random.default_rng(rs.randint(2**31 - 1))
+
+
+def check_feature_names(estimator, X, name):
+    """Refuse a DataFrame whose columns differ from the fitted estimator's, as its predict does.
+
+    Only when both have names: a numpy array is taken by position (sklearn
+    warns there; the adapters stay silent).
+    """
+    fitted = getattr(estimator, "feature_names_in_", None)
+    columns = getattr(X, "columns", None)
+    if fitted is None or columns is None:
+        return
+    given = np.asarray([str(c) for c in columns], dtype=object)
+    if len(given) == len(fitted) and np.all(given == np.asarray(fitted, dtype=object)):
+        return
+    if set(given) == set(fitted):
+        raise ValueError(
+            f"{name}: the columns are those the estimator was fitted with but in another "
+            f"order; reorder them as in fit: {list(fitted)[:10]}."
+        )
+    missing = sorted(set(fitted) - set(given))[:5]
+    unseen = sorted(set(given) - set(fitted))[:5]
+    raise ValueError(
+        f"{name}: the column names differ from those the estimator was fitted with "
+        f"(missing: {missing}; unseen at fit time: {unseen})."
+    )
 
 
 def check_xy(X, y, x_name, y_name, *, accept_sparse=True):
@@ -85,12 +164,20 @@ def column_values(X, col, x_name):
         if col in X.columns:
             return np.asarray(X[col]).ravel()
         if isinstance(col, numbers.Integral) and not isinstance(col, bool):
+            if not -X.shape[1] <= col < X.shape[1]:
+                raise ValueError(f"sensitive_feature={col} is out of range: {x_name} has "
+                                 f"{X.shape[1]} columns.")
             return np.asarray(X.iloc[:, col]).ravel()
         raise ValueError(f"sensitive_feature={col!r} is not a column of {x_name}.")
     if not isinstance(col, numbers.Integral) or isinstance(col, bool):
         raise ValueError(
             f"sensitive_feature={col!r} is a column name, but {x_name} has no column "
             "names; give a column index or pass a pandas DataFrame."
+        )
+    n_cols = X.shape[1] if len(getattr(X, "shape", ())) == 2 else np.shape(X)[1]
+    if not -n_cols <= col < n_cols:
+        raise ValueError(
+            f"sensitive_feature={col} is out of range: {x_name} has {n_cols} columns."
         )
     if sp.issparse(X):
         return X.tocsc()[:, col].toarray().ravel()

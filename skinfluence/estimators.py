@@ -48,7 +48,7 @@ __all__ = ["InfluenceTrimmer", "InfluenceReweighter", "InfluenceRelabeler", "inf
 
 _SELECTION_CONSTRAINTS = {
     "fraction": [Interval(numbers.Real, 0, 1, closed="left"), StrOptions({"auto"})],
-    "threshold": [numbers.Real, None],
+    "threshold": [Interval(numbers.Real, None, None, closed="neither"), None],  # no NaN
 }
 
 

@@ -10,8 +10,9 @@ import numbers
 import numpy as np
 
 from ._base import ParamsObject, resolve
+from ._compat import Interval, StrOptions
 from ._solvers import conjugate_gradient, factorize, lissa, solve_factored
-from .samplers import SAMPLERS
+from .samplers import SAMPLERS, Sampler
 
 
 @dataclass
@@ -67,8 +68,20 @@ class IP(Method):
         return MethodOutput(_single_pass(ctx, ctx.adapter.objective_gradient(ctx.terms)))
 
 
+_DAMPING = [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})]
+
+
 class _HessianSolveMixin:
     """Solve ``(H + damping I) v = grad J`` by Cholesky, CG or LiSSA."""
+
+    _parameter_constraints = {
+        "damping": _DAMPING,
+        "solver": [StrOptions({"auto", "cholesky", "cg", "lissa"})],
+        "max_cholesky_params": [Interval(numbers.Integral, 0, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "lissa_scale": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    }
 
     def _solve(self, ctx, hessian, hvp):
         a = ctx.adapter
@@ -92,11 +105,24 @@ class _HessianSolveMixin:
         elif solver == "lissa":
             scale = self.lissa_scale or 1.1 * _power_iteration(op, grad, ctx.rng)
             v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=self.tol)
+            _check_lissa(op, grad, v, scale)
         else:
             raise ValueError(
                 f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
             )
         return v, damping, {"solver_iterations": it}
+
+
+def _check_lissa(op, b, x, scale):
+    """LiSSA diverges when ``scale`` is below H's largest eigenvalue: refuse its output."""
+    r = op(x) - b
+    res = float((r @ r) ** 0.5) / max(float((b @ b) ** 0.5), 1e-300)
+    if not np.isfinite(res) or res > 1.0:
+        raise ValueError(
+            f"LiSSA diverged (relative residual {res:.3g}) with lissa_scale={scale:.3g}: the "
+            "scale must exceed the damped Hessian's largest eigenvalue; use lissa_scale=None "
+            "to estimate it."
+        )
 
 
 def _numpy(a):
@@ -208,6 +234,12 @@ class SampledHessian(_HessianSolveMixin, Method):
     """
 
     shorthand = "sampled_hessian"
+    _parameter_constraints = {
+        **_HessianSolveMixin._parameter_constraints,
+        "sampler": [StrOptions(set(SAMPLERS)), Sampler],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
 
     def __init__(self, sampler="logit", fraction=0.1, n_samples=None, damping="auto",
                  solver="auto", max_cholesky_params=5000, tol=1e-10, max_iter=None):
@@ -299,6 +331,16 @@ class IPEnsemble(Method):
     """
 
     shorthand = "ip_ensemble"
+    _parameter_constraints = {
+        "n_members": [Interval(numbers.Integral, 1, None, closed="left")],
+        "perturbation": [StrOptions({"dropout", "gaussian", "activation"})],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "sigma": [Interval(numbers.Real, 0, None, closed="left")],
+        "include_base": ["boolean"],
+        "members": [StrOptions({"perturb", "checkpoints"})],
+        "checkpoints": [list, tuple, None],
+        "lr_weighted": ["boolean"],
+    }
 
     def __init__(self, n_members=5, perturbation="dropout", dropout=0.01, sigma=0.01,
                  include_base=True, members="perturb", checkpoints=None, lr_weighted=False):
@@ -410,6 +452,7 @@ class NewtonLOO(Method):
     """
 
     shorthand = "newton_loo"
+    _parameter_constraints = {"damping": _DAMPING, "second_order": ["boolean"]}
 
     def __init__(self, damping=0.0, second_order=True):
         self.damping = damping

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ._base import ParamsObject
+from ._compat import Interval, StrOptions
 from ._validation import column_values
 from .models.linear import ATTACK_NORMS, ObjectiveTerms
 
@@ -60,6 +61,7 @@ class _GroupFairness(Objective):
 
     label_loss = False
     needs_sensitive = True
+    _parameter_constraints = {"sensitive_feature": [str, numbers.Integral, None]}
 
     def sensitive_values(self, X_val, sensitive_features):
         """The sensitive attribute of the validation rows, from the argument or a column."""
@@ -164,6 +166,7 @@ class DemographicParity(_GroupFairness):
 
     shorthand = "demographic_parity"
     gap_kind = "demographic_parity"  # the hard-prediction metric (skinfluence.metrics)
+    _parameter_constraints = {**_GroupFairness._parameter_constraints, "absolute": ["boolean"]}
 
     def __init__(self, sensitive_feature=None, absolute=True, positive_class=None):
         self.sensitive_feature = sensitive_feature
@@ -228,6 +231,8 @@ class EqualizedOdds(_GroupFairness):
 
     shorthand = "equalized_odds"
     gap_kind = "equalized_odds"
+    _parameter_constraints = {**_GroupFairness._parameter_constraints,
+                              "combine": [StrOptions({"sum", "max"})]}
 
     def __init__(self, sensitive_feature=None, combine="sum", positive_class=None):
         self.sensitive_feature = sensitive_feature
@@ -320,6 +325,13 @@ class AdversarialRobustness(Objective):
     """
 
     shorthand = "adversarial_robustness"
+    _parameter_constraints = {
+        "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "norm": [StrOptions({"l2", "linf"}), None],
+        "steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "X_attacked": ["array-like", "sparse matrix", None],
+    }
 
     def __init__(self, gamma=1.3, epsilon=0.1, norm=None, steps=10, X_attacked=None):
         self.gamma = gamma
@@ -338,6 +350,7 @@ class AdversarialRobustness(Objective):
             raise ValueError(f"norm must be one of {ATTACK_NORMS}, got {self.norm!r}.")
         if not isinstance(self.steps, numbers.Integral) or self.steps < 1:
             raise ValueError(f"steps must be a positive int (1 = FGSM), got {self.steps!r}.")
+        self.validate()  # NaN / infinity and the rest of the constraints
 
     def terms(self, adapter, X_val, y_val, sensitive_features=None):
         self.check_params()

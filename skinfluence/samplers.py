@@ -6,10 +6,13 @@ H. J. Yang, "Faithful and Fast Influence Function via Advanced Sampling".
 A sampler returns ``(indices, omega)`` such that ``sum_s omega_s * hess l_s``
 estimates the mean per-sample Hessian without bias.
 """
+import numbers
+
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
 from ._base import ParamsObject
+from ._compat import Interval
 
 
 class Sampler(ParamsObject):
@@ -48,6 +51,7 @@ class FeatureSampler(Sampler):
     """
 
     shorthand = "feature"
+    _parameter_constraints = {"n_clusters": [Interval(numbers.Integral, 1, None, closed="left")]}
 
     def __init__(self, n_clusters=10):
         self.n_clusters = n_clusters
@@ -92,6 +96,11 @@ class LogitSampler(Sampler):
 
     def sample(self, adapter, train, m, rng):
         size = np.asarray(adapter.hessian_norms(train), dtype=np.float64)
+        if not np.all(np.isfinite(size)):  # |x|^2 or the logits overflow float64
+            raise ValueError(
+                "The logit sampler's per-sample Hessian norms overflow float64 (features or "
+                "weights too large: rescale X, e.g. StandardScaler); or use sampler='random'."
+            )
         q = size / size.sum() if size.sum() > 0 else np.full(train.n, 1.0 / train.n)
         idx = np.sort(rng.choice(train.n, size=m, replace=True, p=q))
         return idx, 1.0 / (m * train.n * q[idx])

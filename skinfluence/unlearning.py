@@ -304,7 +304,7 @@ def _woodbury_solve(adapter, train, c, removed, theta, full_scale, c_rem, grad, 
 
 def _influence_step(adapter, train, c, removed, method, batch_size, random_state):
     """H^-1 sum_{i in S} (c_i / c_total) grad l_i, H full or sampled (the method's solve)."""
-    from sklearn.utils import check_random_state
+    from ._validation import check_generator
 
     _check_damping(method.damping)
     if removed.size == 0:
@@ -312,7 +312,7 @@ def _influence_step(adapter, train, c, removed, method, batch_size, random_state
     y_idx = _numpy(train.y).astype(np.int64)
     rows = _rows(train, removed)
     terms = ObjectiveTerms(train.X[rows], y_idx[removed], c[removed] / c.sum(), "loss")
-    rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+    rng = check_generator(random_state)
     ctx = Context(adapter, train, terms, batch_size, rng)
     a, bs = adapter, batch_size
     if isinstance(method, SampledHessian):

@@ -241,7 +241,7 @@ def test_checkpoint_errors_name_what_is_missing():
                          method=IPEnsemble(members="checkpoints", checkpoints=[]))
     with pytest.raises(ValueError, match="only with members='checkpoints'"):
         influence_scores(pair, X, y, X, y, method=IPEnsemble(checkpoints=[]))
-    with pytest.raises(ValueError, match="members must be"):
+    with pytest.raises(ValueError, match="'members' parameter of IPEnsemble"):
         influence_scores(pair, X, y, X, y, method=IPEnsemble(members="snapshots"))
 
 

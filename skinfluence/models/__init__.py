@@ -22,7 +22,9 @@ adapter only through this protocol (``LinearModelAdapter`` is the reference):
   array or tensor: member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one
   streamed pass; directions may be numpy or tensors.
 """
-from .linear import LinearModelAdapter, _unsupported_message
+import numpy as np
+
+from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
 
 __all__ = ["make_adapter", "LinearModelAdapter"]
 
@@ -40,13 +42,37 @@ def make_adapter(estimator, *, device="auto", **options):
     A fitted ``Pipeline`` whose last step is supported is scored in the space
     that last step sees (:class:`~skinfluence.models._pipeline.PipelineAdapter`).
     """
-    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    adapter = _make_adapter(estimator, device=device, **options)
+    _check_finite_parameters(adapter, estimator)
+    return adapter
+
+
+def _check_finite_parameters(adapter, estimator):
+    """NaN / inf parameters would surface much later as a 'singular Hessian': refuse them."""
+    theta = adapter.theta
+    finite = bool(theta.isfinite().all()) if hasattr(theta, "isfinite") else \
+        bool(np.all(np.isfinite(theta)))
+    if not finite:
+        raise ValueError(
+            f"The fitted {type(estimator).__name__} has NaN or infinite parameters "
+            "(coef_ / intercept_, or the network's weights): it cannot be scored; refit it."
+        )
+
+
+def _make_adapter(estimator, *, device="auto", **options):
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
     from sklearn.pipeline import Pipeline
 
     if isinstance(estimator, Pipeline):
         from ._pipeline import pipeline_adapter
 
         return pipeline_adapter(estimator, make_adapter, device=device, **options)
+    if isinstance(estimator, LogisticRegressionCV):
+        raise TypeError(
+            "LogisticRegressionCV is not supported (its coef_ comes from a search over C, "
+            f"not one training objective); supported: {', '.join(SUPPORTED)}, torch / skorch nets. "
+            "Refit LogisticRegression(C=model.C_[0]) with the chosen C and score that."
+        )
     if isinstance(estimator, (LogisticRegression, SGDClassifier)):
         if options:
             raise TypeError(

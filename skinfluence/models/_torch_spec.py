@@ -154,15 +154,22 @@ def optimizer_weight_decay(optimizer, module):
     return decay
 
 
+def _check_decay_value(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
 def _check_weight_decay(weight_decay, module):
     if weight_decay is None:
         return None
     names = [n for n, _ in module.named_parameters()]
     if isinstance(weight_decay, numbers.Real):
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+        _check_decay_value(weight_decay, "weight_decay")
         return {n: float(weight_decay) for n in names} if weight_decay > 0 else {}
     if isinstance(weight_decay, dict):
+        for key, value in weight_decay.items():
+            _check_decay_value(value, f"weight_decay[{key!r}]")
         unknown = sorted(set(weight_decay) - set(names))
         if unknown:
             raise ValueError(

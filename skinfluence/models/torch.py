@@ -153,7 +153,7 @@ class TorchModelAdapter:
                 raise ValueError(f"{name} contains NaN or infinity.")
         if self._feature_shape is None:
             self._feature_shape = tuple(t.shape[1:])
-            self._check_output(t[:1])
+            self._check_output(t[:1], name)
         elif tuple(t.shape[1:]) != self._feature_shape:
             raise ValueError(
                 f"{name} has rows of shape {tuple(t.shape[1:])}, but the first data given "
@@ -161,9 +161,16 @@ class TorchModelAdapter:
             )
         return t
 
-    def _check_output(self, x):
+    def _check_output(self, x, name="X"):
         with torch.no_grad():
-            out = self.spec.output(self.module(x.to(self.device)))
+            try:
+                out = self.spec.output(self.module(x.to(self.device)))
+            except (RuntimeError, TypeError, IndexError) as exc:  # dtype or width mismatch
+                raise ValueError(
+                    f"{name}: the module cannot run on rows of shape {tuple(x.shape[1:])} and "
+                    f"dtype {x.dtype} (cast X to float32 for float layers; give as many "
+                    f"features as the model was built with): {exc}"
+                ) from exc
         if self.spec.binary_output:
             return
         if out.dim() != 2:
