@@ -1,53 +1,97 @@
-"""Scale of the linear engine.
+"""Scale of the linear engine in one process: the scoring pass against its floor.
 
-1. Binary LogisticRegression, n = 10^6, d = 100: IP scoring time divided by
-   one ``predict_proba`` pass over the same X (target <= 2), and peak memory
-   of the scoring call against the size of X (target < 2x).
-2. ExactHessian at d = 1,000 (n = 10^5): time, and the share spent building H.
+At n = 10^6, d = 100 (validation set 5,000 rows), for binary and 10-class
+``LogisticRegression`` on float64 and float32 X, interleaved in one process
+(BLAS pinned to one thread unless ``--threads``):
 
-Peak memory is measured two ways: tracemalloc's peak of Python/numpy
-allocations during the call, and the process's peak RSS growth.
+- ``predict_proba`` over X (the floor: one read of X, one product);
+- the whole ``influence_scores`` call with IP (target <= 1.5x predict_proba);
+- the whole call with ExactHessian (10 classes: target <= 8 s);
+- peak traced allocations (tracemalloc) of each call against the size of X
+  (target <= 0.1x).
 
-Run: ``.venv/bin/python benchmarks/bench_linear_scale.py``
+Medians and min-max of ``--repeats`` interleaved repeats.
+
+Run: ``.venv/bin/python benchmarks/bench_linear_scale.py [--threads 1] [--repeats 5]``
+(``--d1000``: ExactHessian at n = 10^5, d = 1,000 instead.)
 """
-import resource
+import argparse
+import os
+import time
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from skinfluence import influence_scores
 
 from _measure import best_time, peak_memory
 
 
-def make(n, d, seed=0):
+def make(n, d, n_classes, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
-    y = (X @ rng.standard_normal(d) / np.sqrt(d) + 0.5 * rng.standard_normal(n) > 0).astype(int)
+    W = rng.standard_normal((d, n_classes)) / np.sqrt(d)
+    if n_classes == 2:
+        y = (X @ W[:, 0] + 0.5 * rng.standard_normal(n) > 0).astype(int)
+    else:
+        y = np.argmax(X @ W + rng.gumbel(size=(n, n_classes)), axis=1)
     return X, y
 
 
-def ip_at_scale(n=1_000_000, d=100):
-    X, y = make(n, d)
-    X_val, y_val = make(10_000, d, seed=1)
-    model = LogisticRegression(C=1.0).fit(X[:100_000], y[:100_000])
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t_pred = best_time(lambda: model.predict_proba(X))
-    t_ip = best_time(lambda: influence_scores(model, X, y, X_val, y_val, method="ip"))
-    peak = peak_memory(lambda: influence_scores(model, X, y, X_val, y_val, method="ip"))
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    size = X.nbytes
-    print(f"IP, n={n:,}, d={d}: predict_proba {t_pred:.3f} s, IP scoring {t_ip:.3f} s, "
-          f"ratio {t_ip / t_pred:.2f} (target <= 2)")
-    print(f"  X is {size / 2**20:.0f} MiB; peak traced allocation during IP "
-          f"{peak / 2**20:.1f} MiB = {peak / size:.3f} x X (target < 2); process max-RSS "
-          f"growth over predict_proba + IP {(rss1 - rss0) / 2**10:.0f} MiB")
+def floor_case(n_classes, dtype, n, d, repeats, exact=True):
+    X, y = make(n, d, n_classes)
+    X_val, y_val = make(5_000, d, n_classes, seed=1)
+    model = LogisticRegression(max_iter=300).fit(X[:20_000], y[:20_000])
+    X = X.astype(dtype)
+    calls = {
+        "predict_proba": lambda: model.predict_proba(X),
+        "IP": lambda: influence_scores(model, X, y, X_val, y_val, method="ip"),
+    }
+    if exact:
+        calls["ExactHessian"] = lambda: influence_scores(model, X, y, X_val, y_val,
+                                                         method="exact_hessian")
+    times = {k: [] for k in calls}
+    for _ in range(repeats):  # interleaved: each repeat runs every call once
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    peaks = {k: peak_memory(fn) for k, fn in calls.items() if k != "predict_proba"}
+    return times, peaks, X.nbytes
+
+
+def fmt(ts):
+    return f"{np.median(ts):.3f} s ({min(ts):.3f}-{max(ts):.3f})"
+
+
+def floor(args):
+    print(f"n = {args.n:,}, d = {args.d}, BLAS threads {args.threads}, "
+          f"{args.repeats} interleaved repeats, load average before: {os.getloadavg()[0]:.2f}")
+    print("| case | predict_proba | IP | IP / predict_proba | ExactHessian | "
+          "peak IP / X | peak Exact / X |")
+    print("|---|---|---|---|---|---|---|")
+    for n_classes in (2, 10):
+        for dtype in ("float64", "float32"):
+            times, peaks, size = floor_case(n_classes, dtype, args.n, args.d, args.repeats,
+                                            exact=not args.no_exact)
+            ratios = np.array(times["IP"]) / np.array(times["predict_proba"])
+            exact = fmt(times["ExactHessian"]) if "ExactHessian" in times else "-"
+            peak_exact = (f"{peaks['ExactHessian'] / 2**20:.0f} MiB = "
+                          f"{peaks['ExactHessian'] / size:.3f}" if "ExactHessian" in peaks
+                          else "-")
+            print(f"| {n_classes} classes, {dtype} | {fmt(times['predict_proba'])} | "
+                  f"{fmt(times['IP'])} | {np.median(ratios):.2f} "
+                  f"({ratios.min():.2f}-{ratios.max():.2f}) | {exact} | "
+                  f"{peaks['IP'] / 2**20:.0f} MiB = {peaks['IP'] / size:.3f} | "
+                  f"{peak_exact} |", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 def exact_at_d1000(n=100_000, d=1000):
     from skinfluence.models.linear import LinearModelAdapter
-    X, y = make(n, d)
-    X_val, y_val = make(5_000, d, seed=1)
+    X, y = make(n, d, 2)
+    X_val, y_val = make(5_000, d, 2, seed=1)
     model = LogisticRegression(C=1.0, max_iter=300).fit(X, y)
     t_exact = best_time(lambda: influence_scores(model, X, y, X_val, y_val,
                                                  method="exact_hessian"), repeats=2)
@@ -63,5 +107,13 @@ def exact_at_d1000(n=100_000, d=1000):
 
 
 if __name__ == "__main__":
-    ip_at_scale()
-    exact_at_d1000()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--d", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-exact", action="store_true")
+    parser.add_argument("--d1000", action="store_true")
+    args = parser.parse_args()
+    with threadpool_limits(args.threads):
+        exact_at_d1000() if args.d1000 else floor(args)

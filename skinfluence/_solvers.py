@@ -27,13 +27,17 @@ def factorize(H, damping="auto", null_directions=None):
     ``(factor, damping_used)``.
     """
     H = add_null_curvature(np.asarray(H, dtype=np.float64), null_directions)
-    eye = np.eye(H.shape[0])
+    if not np.all(np.isfinite(H)):
+        raise ValueError(
+            "The Hessian has NaN or infinite entries: the features are too large for float64 "
+            "(|x|^2 overflows above about 1e154); rescale X, e.g. with StandardScaler."
+        )
     if damping != "auto":
         damping = float(damping)
         if damping < 0:
             raise ValueError(f"damping must be >= 0 or 'auto', got {damping}.")
         try:
-            return cho_factor(H + damping * eye, lower=True), damping
+            return cho_factor(_plus_diagonal(H, damping), lower=True), damping
         except np.linalg.LinAlgError:
             raise ValueError(
                 f"The Hessian plus damping={damping} is not positive definite "
@@ -44,7 +48,14 @@ def factorize(H, damping="auto", null_directions=None):
     except np.linalg.LinAlgError:
         eig = eigvalsh(H)
         damping = float(-eig[0] + 1e-8 * max(1.0, abs(eig[-1])))
-        return cho_factor(H + damping * eye, lower=True), damping
+        return cho_factor(_plus_diagonal(H, damping), lower=True), damping
+
+
+def _plus_diagonal(H, value):
+    """H + value * I as a new array (no P x P identity built)."""
+    out = H.copy()
+    out[np.diag_indices_from(out)] += value
+    return out
 
 
 def solve_factored(factor, b):

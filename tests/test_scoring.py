@@ -113,3 +113,18 @@ def test_verbose_shows_progress(fitted, capsys):
     model, X, y, X_val, y_val = fitted
     influence_scores(model, X, y, X_val, y_val, verbose=True)
     assert "scoring" in capsys.readouterr().err
+
+
+def test_auto_batch_size_is_a_chunk_of_about_8_mib_and_changes_no_score(fitted):
+    from skinfluence.models.linear import LinearModelAdapter
+
+    model, X, y, X_val, y_val = fitted
+    a = LinearModelAdapter(model)
+    assert a.auto_batch_size() == 65536  # the cap: d = 5 rows are small
+    wide = LogisticRegression().fit(np.tile(X, 40), y)
+    assert LinearModelAdapter(wide).auto_batch_size() == 8 * 2**20 // (8 * 201)
+    whole = influence_scores(model, X, y, X_val, y_val, method="newton_loo", batch_size=10**6)
+    np.testing.assert_allclose(influence_scores(model, X, y, X_val, y_val,
+                                                method="newton_loo"), whole, rtol=1e-12)
+    with pytest.raises(TypeError, match="batch_size"):
+        influence_scores(model, X, y, X_val, y_val, batch_size="big")

@@ -24,24 +24,34 @@ with ``cw`` the class weights and ``sw`` the training sample weights. The l1
 part of a penalty has no curvature and is left out of the Hessian (damping
 only).
 """
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+import os
 import warnings
 
 import numpy as np
 from scipy.special import expit, log_expit, softmax, log_softmax
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._validation import check_features, check_labels, is_sparse
+from .._validation import check_feature_names, check_features, check_labels, is_sparse
 from ._data import TrainingData
 
 SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
 
-#: rows per chunk of the linear scoring pass at most: measured on 2 cores, 2048-row
-#: chunks ran 3x faster than 4096-row ones (the small matrix product stays cache- and
-#: single-thread-friendly); memory stays bounded by the caller's batch_size as well.
-MAX_CHUNK_ROWS = 2048
+#: bytes of float64 feature rows per chunk of the scoring pass with batch_size="auto".
+#: Each chunk has a fixed cost of a few numpy calls: at d = 100 on 2 cores, 2,048-row
+#: chunks spent a third of the pass on it, 8,192-row ones (6.5 MiB) ran at the speed
+#: of one matrix product, and larger ones no faster (benchmarks/RESULTS_scale.md).
+AUTO_CHUNK_BYTES = 8 * 2**20
+
+#: rows per chunk of the scoring pass at most, whatever batch_size says.
+MAX_CHUNK_ROWS = 65536
+
+#: rows per chunk of a Hessian build: its cost is matrix products of width D, so
+#: smaller chunks lose nothing and keep the temporaries in cache.
+HESSIAN_CHUNK_ROWS = 2048
 
 #: balls of the budgeted attack (None: the transferred gamma attack)
 ATTACK_NORMS = (None, "l2", "linf")
@@ -129,8 +139,12 @@ class LinearModelAdapter:
         return "mean", float(est.alpha) * (1.0 - l1_ratio)
 
     def training_data(self, X, y, sample_weight=None, *, name="X"):
-        """Validate training rows and attach each sample's objective multiplier c_i."""
-        X = self.check_X(X, name)
+        """Validate training rows and attach each sample's objective multiplier c_i.
+
+        float32 rows stay float32 (no whole copy): every pass over them
+        converts one chunk at a time to float64.
+        """
+        X = self._check_rows(X, name)
         y_idx = self.encode(y, name="y" if name == "X" else f"y for {name}", n=X.shape[0])
         weight = np.ones(X.shape[0]) if sample_weight is None else sample_weight.copy()
         cw = getattr(self.estimator, "class_weight", None)
@@ -142,13 +156,37 @@ class LinearModelAdapter:
             except TypeError:  # scikit-learn < 1.8 ignores sample_weight here
                 per_class = compute_class_weight(cw, classes=self.classes_, y=labels)
             weight = weight * per_class[y_idx]
-        if np.all(weight == 0):
+        if not np.any(weight):
             raise ValueError("sample_weight: every training sample has zero weight.")
-        weight = weight * (1.0 / X.shape[0] if self._c == "mean" else self._c)
+        weight *= 1.0 / X.shape[0] if self._c == "mean" else self._c
         return TrainingData(X, y_idx, weight)
 
-    def check_X(self, X, name):
-        X = check_features(X, name)
+    def auto_batch_size(self):
+        """Rows per chunk for ``batch_size="auto"``: about 8 MiB of float64 rows."""
+        return int(np.clip(AUTO_CHUNK_BYTES // (8 * self.n_columns), 1024, MAX_CHUNK_ROWS))
+
+    def _check_rows(self, X, name):
+        """Training rows without a whole-matrix finiteness pass (dense float32 kept).
+
+        A non-finite entry turns every logit of its row non-finite, so the
+        passes over the rows (scoring, Hessian, HVP) find it on the way, chunk
+        by chunk, and raise the error a check up front would have raised.
+        """
+        check_feature_names(self.estimator, X, name)
+        try:
+            X = check_array(X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                            ensure_all_finite=False, input_name=name)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+        if is_sparse(X):
+            X = check_features(X, name, dtype=X.dtype)  # cheap: only the stored values
+        return self._check_width(X, name)
+
+    def check_X(self, X, name, dtype=np.float64):
+        check_feature_names(self.estimator, X, name)
+        return self._check_width(check_features(X, name, dtype=dtype), name)
+
+    def _check_width(self, X, name):
         if X.shape[1] != self.n_features:
             raise ValueError(
                 f"{name} has {X.shape[1]} features, but the estimator was fitted "
@@ -159,6 +197,9 @@ class LinearModelAdapter:
     def encode(self, y, *, name, n):
         """Map labels to class indices; unknown labels are an error, never dropped."""
         y = check_labels(y, name, n)
+        idx = _consecutive_int_codes(y, self.classes_)
+        if idx is not None:
+            return idx
         idx = np.searchsorted(self.classes_, y)
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         bad = self.classes_[idx] != y
@@ -279,8 +320,13 @@ class LinearModelAdapter:
     def objective_hessian(self, terms, theta=None, batch_size=4096):
         """hess_theta J (P x P): sum_j coef_j * (d2 phi / df2)_j (x) a_j a_j^T."""
         theta = self.theta if theta is None else theta
-        _, _, Hf = self._phi_derivatives(terms, self.logits(theta, terms.X))
-        return self._sandwich(terms.X, terms.coef[:, None, None] * Hf, batch_size)
+
+        def blocks(Xc, rows):
+            part = replace(terms, y=terms.y[rows])
+            _, _, Hf = self._phi_derivatives(part, self.logits(theta, Xc))
+            return terms.coef[rows, None, None] * Hf
+
+        return self._sandwich(terms.X, blocks, batch_size, zero_sum=True)
 
     def training_gradient(self, train, theta=None):
         """Gradient of the sum-form training objective F (test helper; ~0 at the fit)."""
@@ -303,19 +349,67 @@ class LinearModelAdapter:
         xw = np.asarray(X.T @ w).ravel()
         return np.block([[XtWX, xw[:, None]], [xw[None, :], np.array([[w.sum()]])]])
 
-    def _sandwich(self, X, blocks, batch_size):
-        """sum_i blocks_i (x) a_i a_i^T, blocks of shape (n, K', K'), streamed."""
+    def _sandwich(self, X, blocks, batch_size, zero_sum=False):
+        """sum_i B_i (x) a_i a_i^T, streamed: ``blocks(X_chunk, rows)`` gives (n_c, K', K').
+
+        Nothing of size n is held. Multinomial, dense: each block (k, m) is
+        symmetric, so only its upper triangle is accumulated, all (k, m) pairs
+        of a chunk in one product per column; ``zero_sum`` (every row of B_i
+        sums to 0, as for the softmax curvature) derives the last class's
+        blocks from the others: half the arithmetic of one ``X^T diag(B_km) X``
+        per pair. The chunks are shared out to one worker thread per core,
+        each on one BLAS thread (see :func:`blas_single_thread`).
+        """
         K, D = self.n_outputs, self.n_columns
+        step = max(1, min(batch_size, HESSIAN_CHUNK_ROWS))
+        triangle = K > 1 and not is_sparse(X)
+        Kr = K - 1 if zero_sum and triangle else K
+        pk, pm = np.triu_indices(Kr)
+
+        def accumulate(first, last):
+            if not triangle:
+                H = np.zeros((K, D, K, D))
+                for start in range(first, last, step):
+                    stop = min(start + step, last)
+                    Xc = X[start:stop] if is_sparse(X) else _dense_rows(X, start, stop)
+                    Bc = blocks(Xc, slice(start, stop))
+                    for k in range(K):
+                        for m in range(k, K):
+                            G = self._gram(Xc, Bc[:, k, m])
+                            H[k, :, m, :] += G
+                            if m != k:
+                                H[m, :, k, :] += G.T
+                return H
+            upper = np.zeros((len(pk), D, D))
+            for start in range(first, last, step):
+                stop = min(start + step, last)
+                Xc = _dense_rows(X, start, stop)
+                A = np.hstack([Xc, np.ones((stop - start, 1))]) if self.fit_intercept else Xc
+                WT = np.ascontiguousarray(blocks(Xc, slice(start, stop))[:, pk, pm].T)
+                for p in range(D):
+                    upper[:, p, p:] += WT @ (A[:, p:p + 1] * A[:, p:])
+            return upper
+
+        acc = _parallel_sum(accumulate, X.shape[0], step)
+        if not triangle:
+            return _finite_or_raise(acc.reshape(K * D, K * D), X)
+        full = acc + np.triu(acc, 1).transpose(0, 2, 1)
         H = np.zeros((K, D, K, D))
-        for start in range(0, X.shape[0], batch_size):
-            Xc, Bc = X[start:start + batch_size], blocks[start:start + batch_size]
-            for k in range(K):
-                for m in range(k, K):
-                    G = self._gram(Xc, Bc[:, k, m])
-                    H[k, :, m, :] += G
-                    if m != k:
-                        H[m, :, k, :] += G.T
-        return H.reshape(K * D, K * D)
+        H[pk, :, pm, :] = full
+        H[pm, :, pk, :] = full
+        if Kr < K:
+            last = -H[:Kr, :, :Kr, :].sum(axis=2)  # (Kr, D, D): the blocks (k, K-1)
+            H[:Kr, :, K - 1, :] = last
+            H[K - 1, :, :Kr, :] = last.transpose(1, 0, 2)  # blocks are symmetric
+            H[K - 1, :, K - 1, :] = -last.sum(axis=0)
+        return _finite_or_raise(H.reshape(K * D, K * D), X)
+
+    def _chunks(self, X, batch_size):
+        step = max(1, min(batch_size, HESSIAN_CHUNK_ROWS))
+        for start in range(0, X.shape[0], step):
+            stop = min(start + step, X.shape[0])
+            rows = slice(start, stop)
+            yield rows, (X[rows] if is_sparse(X) else _dense_rows(X, start, stop))
 
     def data_hessian(self, train, indices=None, sample_weights=None, theta=None,
                      batch_size=4096):
@@ -325,13 +419,16 @@ class LinearModelAdapter:
         sampler passes its subset and estimator weights.
         """
         theta = self.theta if theta is None else theta
-        X, y, w = train.X, train.y, train.relative_weight
+        X, y, w = train.X, train.y, train.weight / train.weight.mean()
         if indices is not None:
             X, y, w = X[indices], y[indices], w[indices]
-        omega = np.full(X.shape[0], 1.0 / train.n) if sample_weights is None else sample_weights
-        P = self._probabilities(self.logits(theta, X))
-        blocks = (omega * w)[:, None, None] * self._curvature(P)
-        return self._sandwich(X, blocks, batch_size)
+        w = w * (1.0 / train.n if sample_weights is None else sample_weights)
+
+        def blocks(Xc, rows):
+            return w[rows, None, None] * self._curvature(
+                self._probabilities(self.logits(theta, Xc)))
+
+        return self._sandwich(X, blocks, batch_size, zero_sum=True)
 
     def training_hessian_derivative(self, train, direction, theta=None, batch_size=4096):
         """``d/dt hess F(theta + t * direction)`` at t = 0 (sum form, P x P).
@@ -340,9 +437,13 @@ class LinearModelAdapter:
         uses it for the error of its Newton step. The l2 penalty adds nothing.
         """
         theta = self.theta if theta is None else theta
-        P = self._probabilities(self.logits(theta, train.X))
-        dS = self.curvature_derivative(P, self.logits(direction, train.X))
-        return self._sandwich(train.X, train.weight[:, None, None] * dS, batch_size)
+
+        def blocks(Xc, rows):
+            P = self._probabilities(self.logits(theta, Xc))
+            dS = self.curvature_derivative(P, self.logits(direction, Xc))
+            return train.weight[rows, None, None] * dS
+
+        return self._sandwich(train.X, blocks, batch_size, zero_sum=True)
 
     def curvature_derivative(self, P, df):
         """Change of the per-sample logit curvature S when the logits move by ``df``."""
@@ -368,31 +469,36 @@ class LinearModelAdapter:
         ``indices`` / ``sample_weights``: a sampler's subset, as for :meth:`hessian`.
         """
         theta = self.theta if theta is None else theta
-        V = vec.reshape(self.n_outputs, self.n_columns)
-        X, w = train.X, train.relative_weight
+        X, w = train.X, train.weight / train.weight.mean()
         if indices is not None:
             X, w = X[indices], w[indices]
-        w = w * (np.full(X.shape[0], 1.0 / train.n) if sample_weights is None else sample_weights)
+        w = w * (1.0 / train.n if sample_weights is None else sample_weights)
         out = np.zeros_like(vec)
-        for start in range(0, X.shape[0], batch_size):
-            Xc = X[start:start + batch_size]
-            P = self._probabilities(self.logits(theta, Xc))
-            Zv = self.logits(V.ravel(), Xc)  # A V^T
-            SZ = np.einsum("nkl,nl->nk", self._curvature(P), Zv)
-            out += self._back_project(Xc, w[start:start + batch_size, None] * SZ)
-        return out + self.regulariser_hessian_mean(train) * vec
+        with blas_single_thread():
+            for rows, Xc in self._chunks(X, batch_size):
+                P = self._probabilities(self.logits(theta, Xc))
+                SZ = self._curvature_times(P, self.logits(vec, Xc))  # S (A V^T)
+                out += self._back_project(Xc, w[rows, None] * SZ)
+        return _finite_or_raise(out, X) + self.regulariser_hessian_mean(train) * vec
+
+    def _curvature_times(self, P, Z):
+        """Each row's logit curvature times its row of Z, without the (n, K, K) array."""
+        if not self.multinomial:
+            return P * (1.0 - P) * Z
+        return P * (Z - np.einsum("nk,nk->n", P, Z)[:, None])
 
     def hessian_norms(self, train, theta=None):
         """||hess l_i||_F for every training row (the logit sampler's sizes)."""
         theta = self.theta if theta is None else theta
-        P = self._probabilities(self.logits(theta, train.X))
-        S = self._curvature(P)
-        if is_sparse(train.X):
-            sq = np.asarray(train.X.multiply(train.X).sum(axis=1)).ravel()
-        else:
-            sq = np.einsum("ij,ij->i", train.X, train.X)
-        sq = sq + float(self.fit_intercept)
-        return np.linalg.norm(S, axis=(1, 2)) * sq * train.relative_weight
+        out = np.empty(train.n)
+        for rows, Xc in self._chunks(train.X, MAX_CHUNK_ROWS):
+            S = self._curvature(self._probabilities(self.logits(theta, Xc)))
+            if is_sparse(Xc):
+                sq = np.asarray(Xc.multiply(Xc).sum(axis=1)).ravel()
+            else:
+                sq = np.einsum("ij,ij->i", Xc, Xc)
+            out[rows] = np.linalg.norm(S, axis=(1, 2)) * (sq + float(self.fit_intercept))
+        return _finite_or_raise(out, train.X) * train.relative_weight
 
     def embedding(self, X):
         """Feature representation for the feature sampler: X itself."""
@@ -499,38 +605,146 @@ class LinearModelAdapter:
         """
         K, D, d = self.n_outputs, self.n_columns, self.n_features
         n_members = len(thetas)
-        batch_size = min(batch_size, MAX_CHUNK_ROWS)
         stacked = [t.reshape(K, D) for t in thetas] + [v.reshape(K, D) for v in directions]
         if loo is not None:  # member 0's direction is ExactHessian's: loo reuses it
             stacked += [loo.transform_block(k) for k in range(K)]
         C = np.vstack(stacked)  # (rows, D): one matmul per chunk gives every column
+        # NewtonLOO's products are K * P wide: fewer rows keep them at ~32 MiB
+        step = min(batch_size, MAX_CHUNK_ROWS, max(64, 4 * AUTO_CHUNK_BYTES // (8 * len(C))))
         Cx = np.ascontiguousarray(C[:, :d].T)
         cb = C[:, d] if self.fit_intercept else None
-        w = train.relative_weight
         scores = np.empty((train.n, n_members))
         newton = leverage = None
         if loo is not None:
             newton, leverage = np.empty(train.n), np.empty(train.n)
-        for start in range(0, train.n, batch_size):
-            stop = min(start + batch_size, train.n)
-            Z = np.asarray(train.X[start:stop] @ Cx)
-            if cb is not None:
-                Z += cb
-            Y = self._targets(train.y[start:stop])
-            for m in range(n_members):
-                F = Z[:, m * K:(m + 1) * K]
-                G = Z[:, (n_members + m) * K:(n_members + m + 1) * K]
-                R = self._probabilities(F) - Y
-                scores[start:stop, m] = w[start:stop] * np.einsum("nk,nk->n", R, G)
-            if loo is not None:
-                loo.chunk(self, Z[:, n_members * K:(n_members + 1) * K],
-                          Z[:, 2 * n_members * K:], Z[:, :K], Y,
-                          train.weight[start:stop], newton[start:stop], leverage[start:stop])
-            if progress is not None:
-                progress.update(stop - start)
+        with blas_single_thread():
+            self._score_chunks(train, max(1, step), (Cx, cb), (scores, newton, leverage), loo,
+                               progress)
         if loo is not None:
             return scores, newton, leverage
         return scores
+
+    def _score_chunks(self, train, step, coefs, out, loo, progress):
+        """The chunk loop of :meth:`score_pass`, filling ``out`` in place."""
+        (Cx, cb), (scores, newton, leverage) = coefs, out
+        K, n_members = self.n_outputs, scores.shape[1]
+        inv_mean = 1.0 / train.weight.mean()  # relative weights, chunk by chunk
+        for start in range(0, train.n, step):
+            stop = min(start + step, train.n)
+            Xc = train.X[start:stop]
+            if Xc.dtype != np.float64:
+                Xc = Xc.astype(np.float64)
+            Z = np.asarray(Xc @ Cx)
+            if cb is not None:
+                Z += cb
+            if not np.isfinite(Z).all():
+                check_finite_rows(Xc)
+            y = train.y[start:stop]
+            w = train.weight[start:stop] * inv_mean
+            for m in range(n_members):
+                F = Z[:, m * K:(m + 1) * K]
+                G = Z[:, (n_members + m) * K:(n_members + m + 1) * K]
+                scores[start:stop, m] = w * self._residual_dot(F, G, y)
+            if loo is not None:
+                loo.chunk(self, Z[:, n_members * K:(n_members + 1) * K],
+                          Z[:, 2 * n_members * K:], Z[:, :K], self._targets(y),
+                          train.weight[start:stop], newton[start:stop], leverage[start:stop])
+            if progress is not None:
+                progress.update(stop - start)
+
+    def _residual_dot(self, F, G, y):
+        """Row-wise ``<p(F) - onehot(y), G>`` (the score's factor), without the one-hots."""
+        if not self.multinomial:
+            return (expit(F[:, 0]) - y) * G[:, 0]
+        E = np.exp(F - F.max(axis=1, keepdims=True))
+        rows = np.arange(len(y))
+        return np.einsum("nk,nk->n", E, G) / E.sum(axis=1) - G[rows, y]
+
+
+def _consecutive_int_codes(y, classes):
+    """Class indices without a search when the classes are consecutive integers.
+
+    ``y - classes[0]`` after one min/max pass (the common case: 0..K-1 labels);
+    None when that does not apply or a label is out of range (the caller then
+    searches, and names the unknown labels).
+    """
+    if y.dtype.kind not in "iu" or classes.dtype.kind not in "iu":
+        return None
+    lo = int(classes[0])
+    if int(classes[-1]) - lo != len(classes) - 1 or len(y) == 0:
+        return None
+    if y.min() < lo or y.max() > classes[-1]:
+        return None
+    return y.astype(np.intp) - lo if lo else y.astype(np.intp)
+
+
+def check_finite_rows(X, name="X"):
+    """Raise the usual error if X holds NaN or infinity (scanned chunk by chunk)."""
+    values = X.data if is_sparse(X) else X
+    for start in range(0, values.shape[0], MAX_CHUNK_ROWS):
+        if not np.isfinite(values[start:start + MAX_CHUNK_ROWS]).all():
+            raise ValueError(f"{name}: Input {name} contains NaN or infinity.")
+
+
+_BLAS = []
+
+
+def blas_single_thread():
+    """Context: numpy's BLAS on one thread (threadpoolctl).
+
+    The passes run many small products, one or a few per chunk. With
+    OpenBLAS's own threads each product waits for a second core, and on a
+    busy machine (other jobs, or OpenMP threads still spinning after torch
+    or scikit-learn's k-means) that wait dominated: a 10-class ExactHessian
+    at n = 10^4, d = 100 took 3.6-4.3 s with two BLAS threads and 0.27 s with
+    one (benchmarks/RESULTS_scale.md). Parallel work is split by chunks instead.
+    """
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def n_workers():
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _parallel_sum(accumulate, n, step):
+    """``sum(accumulate(first, last))`` over contiguous row ranges, one per worker thread.
+
+    Ranges start on chunk boundaries, so the chunks are those of one serial
+    loop; BLAS stays on one thread. One range (a single worker or a single
+    chunk): no thread is started.
+    """
+    n_chunks = -(-n // step)
+    workers = min(n_workers(), n_chunks)
+    bounds = [min(n, step * (n_chunks * j // workers)) for j in range(workers + 1)]
+    with blas_single_thread():
+        if workers <= 1:
+            return accumulate(0, n)
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(accumulate, bounds[:-1], bounds[1:]))
+    return sum(parts[1:], parts[0])
+
+
+def _finite_or_raise(result, X):
+    """``result``, after naming non-finite training rows as the cause if it is not finite."""
+    if not np.isfinite(result).all():
+        check_finite_rows(X)
+    return result
+
+
+def _dense_rows(X, start, stop):
+    """Rows start:stop as float64 (a float32 chunk is converted here, one at a time)."""
+    Xc = X[start:stop]
+    if Xc.dtype != np.float64:
+        Xc = Xc.astype(np.float64)
+    return Xc
 
 
 def _unit_rows(D, norm):

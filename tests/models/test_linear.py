@@ -152,3 +152,104 @@ def test_unknown_labels_and_wrong_width_are_errors(binary_data):
         a.training_data(X[:, :3], y)
     with pytest.raises(ValueError, match="device"):
         make_adapter(exact_logistic().fit(X, y), device="cuda")
+
+
+def _softmax_hessian_by_kronecker(X, y, model, fit_intercept):
+    """Mean-form Hessian written from its formula: mean_i (diag(p) - p p^T) (x) a a^T + reg."""
+    P = model.predict_proba(X)
+    A = np.hstack([X, np.ones((len(X), 1))]) if fit_intercept else X
+    H = sum(np.kron(np.diag(p) - np.outer(p, p), np.outer(a, a)) for p, a in zip(P, A))
+    H = H / len(X)
+    reg = np.ones(A.shape[1]) / (model.C * len(X))
+    if fit_intercept:
+        reg[-1] = 0.0
+    return H + np.diag(np.tile(reg, P.shape[1]))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("batch_size,workers", [(7, 3), (4096, 1), (50, 2)])
+def test_multinomial_hessian_matches_the_kronecker_sum(fit_intercept, batch_size, workers,
+                                                       monkeypatch):
+    from sklearn.datasets import make_classification
+    import skinfluence.models.linear as linear
+
+    X, y = make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=4,
+                               n_clusters_per_class=1, random_state=3)
+    model = exact_logistic(C=0.7, fit_intercept=fit_intercept).fit(X, y)
+    monkeypatch.setattr(linear, "n_workers", lambda: workers)
+    a = LinearModelAdapter(model)
+    H = a.hessian(a.training_data(X, y), batch_size=batch_size)
+    np.testing.assert_allclose(H, _softmax_hessian_by_kronecker(X, y, model, fit_intercept),
+                               rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("method", ["ip", "exact_hessian", "newton_loo"])
+def test_float32_rows_are_scored_as_their_float64_values_without_a_whole_copy(n_classes,
+                                                                              method):
+    import tracemalloc
+
+    from sklearn.datasets import make_classification
+
+    from skinfluence import influence_scores
+
+    X, y = make_classification(20_000, 60, n_informative=10, n_classes=n_classes,
+                               random_state=0)
+    X32, X_val, y_val = X.astype(np.float32), X[:200], y[:200]
+    model = LogisticRegression(max_iter=500).fit(X32, y)
+    assert LinearModelAdapter(model).training_data(X32, y).X.dtype == np.float32
+    tracemalloc.start()
+    got = influence_scores(model, X32, y, X_val, y_val, method=method, batch_size=500)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    want = influence_scores(model, X32.astype(np.float64), y, X_val, y_val, method=method,
+                            batch_size=500)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
+    if method != "newton_loo":  # its per-chunk (rows x K * P) products are a fixed cost
+        assert peak < X32.nbytes  # a float64 copy of X alone would be twice its size
+
+
+@pytest.mark.parametrize("method,options", [
+    ("ip", {}), ("exact_hessian", {}), ("newton_loo", {}), ("sampled_hessian", {}),
+    ("exact_hessian", {"solver": "cg"}),
+])
+@pytest.mark.parametrize("where", [0, -1])
+def test_non_finite_training_rows_are_reported_by_every_pass(any_data, method, options, where):
+    from skinfluence import influence_scores
+    from skinfluence.methods import METHODS
+
+    X, y, X_val, y_val = any_data
+    model = exact_logistic().fit(X, y)
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[where, 1] = bad
+        for rows in (Xb, sp.csr_matrix(Xb)):
+            with pytest.raises(ValueError, match="X: .*(NaN|infinity)"):
+                influence_scores(model, rows, y, X_val, y_val, random_state=0,
+                                 method=METHODS[method](**options))
+
+
+@pytest.mark.parametrize("classes", [[0, 1, 2], [3, 4, 5], [-1, 0, 1], [0, 2, 5]])
+def test_labels_map_to_the_positions_of_the_classes(classes):
+    X = np.random.default_rng(0).standard_normal((90, 3))
+    labels = np.array(classes)[np.arange(90) % 3]
+    a = LinearModelAdapter(LogisticRegression().fit(X, labels))
+    got = a.encode(labels, name="y", n=90)
+    np.testing.assert_array_equal(got, [classes.index(v) for v in labels])
+    np.testing.assert_array_equal(a.encode(labels.astype(float), name="y", n=90), got)
+    with pytest.raises(ValueError, match=r"\[6\] that the estimator never saw"):
+        a.encode(np.where(np.arange(90) == 5, 6, labels), name="y", n=90)
+
+
+def test_linear_passes_leave_the_callers_blas_threads_alone(binary_data):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from skinfluence import influence_scores
+
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic().fit(X, y)
+    for n in (1, 2):
+        with threadpool_limits(n, user_api="blas"):
+            influence_scores(model, X, y, X_val, y_val, method="exact_hessian")
+            assert {i["num_threads"] for i in threadpool_info()
+                    if i["user_api"] == "blas"} == {n}
