@@ -62,29 +62,45 @@ def solve_factored(factor, b):
     return cho_solve(factor, b)
 
 
+#: CG iterations at most when ``max_iter`` is None (each one is an HVP: a pass
+#: over the training rows). Exact HVPs converge in at most P steps in exact
+#: arithmetic; the cap bounds a net's solve whatever its size.
+CG_MAX_ITER = 500
+
+
 def conjugate_gradient(matvec, b, *, tol=1e-10, max_iter=None):
     """Solve ``A x = b`` for symmetric positive (semi-)definite ``A`` given as ``matvec``.
 
     Started at 0, CG stays in the Krylov space of b, so for a consistent
-    singular system it returns the minimum-norm solution. Returns ``(x, n_iter)``.
+    singular system it returns the minimum-norm solution. Stops when the
+    relative residual ``||b - A x|| / ||b||`` reaches ``tol``, after
+    ``max_iter`` iterations (None: ``min(10 * len(b), CG_MAX_ITER)``) or at a
+    direction of non-positive curvature (A not positive definite there).
+    Returns ``(x, n_iter, relative_residual)``.
     """
-    max_iter = max_iter or 10 * b.shape[0]
+    max_iter = max_iter or min(10 * b.shape[0], CG_MAX_ITER)
     x = b * 0
     r = b.clone() if hasattr(b, "clone") else b.copy()
     p = r.clone() if hasattr(r, "clone") else r.copy()
     rs = r @ r
-    threshold = (tol ** 2) * rs
+    b_norm2 = float(rs)
+    if b_norm2 == 0.0:
+        return x, 0, 0.0
+    threshold = (tol ** 2) * b_norm2
     for it in range(1, max_iter + 1):
         Ap = matvec(p)
-        alpha = rs / (p @ Ap)
+        curvature = p @ Ap
+        if float(curvature) <= 0.0:
+            return x, it, float(rs / b_norm2) ** 0.5
+        alpha = rs / curvature
         x = x + alpha * p
         r = r - alpha * Ap
         rs_new = r @ r
         if rs_new <= threshold:
-            return x, it
+            return x, it, float(rs_new / b_norm2) ** 0.5
         p = r + (rs_new / rs) * p
         rs = rs_new
-    return x, max_iter
+    return x, max_iter, float(rs / b_norm2) ** 0.5
 
 
 def lissa(matvec, b, *, scale, n_iter=1000, tol=1e-8):

@@ -6,8 +6,10 @@ direction's pieces and for the one streamed scoring pass.
 """
 from dataclasses import dataclass, field
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from ._base import ParamsObject, resolve
 from ._compat import Interval, StrOptions
@@ -78,7 +80,7 @@ class _HessianSolveMixin:
         "damping": _DAMPING,
         "solver": [StrOptions({"auto", "cholesky", "cg", "lissa"})],
         "max_cholesky_params": [Interval(numbers.Integral, 0, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "lissa_scale": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
@@ -100,21 +102,37 @@ class _HessianSolveMixin:
         else:
             damping = _positive_definite_shift(hvp, a.n_params, ctx.rng)
         op = (lambda x: hvp(x) + damping * x)
+        tol = _tolerance(self.tol, grad)
         if solver == "cg":
-            v, it = conjugate_gradient(op, grad, tol=self.tol, max_iter=self.max_iter)
+            v, it, res = conjugate_gradient(op, grad, tol=tol, max_iter=self.max_iter)
         elif solver == "lissa":
             scale = self.lissa_scale or 1.1 * _power_iteration(op, grad, ctx.rng)
-            v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=self.tol)
-            _check_lissa(op, grad, v, scale)
+            v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
+            res = _check_lissa(op, grad, v, scale)
         else:
             raise ValueError(
                 f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
             )
-        return v, damping, {"solver_iterations": it}
+        if res > tol and solver == "cg":
+            warnings.warn(
+                f"CG stopped after {it} iterations at relative residual {res:.2g} (tol "
+                f"{tol:.2g}): the scores are those of an approximate inverse-HVP. Raise "
+                "max_iter, or damping to improve the conditioning.", ConvergenceWarning,
+                stacklevel=4)
+        return v, damping, {"solver_iterations": it, "solver_residual": res}
+
+
+def _tolerance(tol, grad):
+    """``tol="auto"``: 1e-10 for float64 HVPs, 1e-5 for float32 ones (their floor)."""
+    if tol != "auto":
+        return float(tol)
+    return 1e-10 if str(getattr(grad, "dtype", "float64")).endswith("float64") else 1e-5
 
 
 def _check_lissa(op, b, x, scale):
-    """LiSSA diverges when ``scale`` is below H's largest eigenvalue: refuse its output."""
+    """LiSSA diverges when ``scale`` is below H's largest eigenvalue: refuse its output.
+
+    Returns the relative residual."""
     r = op(x) - b
     res = float((r @ r) ** 0.5) / max(float((b @ b) ** 0.5), 1e-300)
     if not np.isfinite(res) or res > 1.0:
@@ -123,24 +141,41 @@ def _check_lissa(op, b, x, scale):
             "scale must exceed the damped Hessian's largest eigenvalue; use lissa_scale=None "
             "to estimate it."
         )
+    return res
 
 
 def _numpy(a):
     return a.detach().cpu().double().numpy() if hasattr(a, "detach") else a
 
 
+#: HVPs the damping search may spend at most (Lanczos restarts of 20 vectors).
+LANCZOS_MAX_HVPS = 400
+
+
 def _positive_definite_shift(hvp, n, rng):
     """Smallest damping making ``H + damping I`` positive definite, from HVPs alone.
 
-    Lanczos (scipy ``eigsh``) finds H's smallest eigenvalue; a 10% margin covers
-    its tolerance. Used for CG / LiSSA on non-convex models, where the explicit
-    Hessian is too large to factorise.
+    Lanczos (scipy ``eigsh``, tol 1e-3, at most ``LANCZOS_MAX_HVPS`` HVPs)
+    finds H's smallest eigenvalue; a 10% margin covers its tolerance. When it
+    has not converged by then, the smallest eigenvalue comes from two power
+    iterations (on H, then on ``lambda_max I - H``). Used for CG / LiSSA on
+    non-convex models, where the explicit Hessian is too large to factorise.
     """
-    from scipy.sparse.linalg import LinearOperator, eigsh
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
     op = LinearOperator((n, n), matvec=lambda x: _numpy(hvp(x)).ravel(), dtype=np.float64)
-    lam_min = eigsh(op, k=1, which="SA", v0=rng.standard_normal(n), tol=1e-3,
-                    maxiter=max(200, 10 * n), return_eigenvectors=False)[0]
+    ncv = min(n, 20)
+    try:
+        lam_min = eigsh(op, k=1, which="SA", v0=rng.standard_normal(n), tol=1e-3, ncv=ncv,
+                        maxiter=max(1, LANCZOS_MAX_HVPS // ncv),
+                        return_eigenvectors=False)[0]
+    except ArpackNoConvergence as exc:
+        if len(exc.eigenvalues):
+            lam_min = float(np.min(exc.eigenvalues))
+        else:
+            like = rng.standard_normal(n)
+            top = _power_iteration(op.matvec, like, rng)
+            lam_min = top - _power_iteration(lambda x: top * x - op.matvec(x), like, rng)
     return float(max(0.0, -1.1 * lam_min))
 
 
@@ -176,9 +211,17 @@ class ExactHessian(_HessianSolveMixin, Method):
     solver : {"auto", "cholesky", "cg", "lissa"}, default="auto"
         "auto": Cholesky up to ``max_cholesky_params`` parameters, CG above.
     max_cholesky_params : int, default=5000
-    tol : float, default=1e-10
-        Relative residual for CG / LiSSA.
+    tol : float or "auto", default="auto"
+        Relative residual ``||(H + damping I) v - grad J|| / ||grad J||`` at
+        which CG / LiSSA stop. "auto": 1e-10 for float64 HVPs (linear
+        models), 1e-5 for float32 ones (networks: their rounding floor).
     max_iter : int or None, default=None
+        None: CG stops after ``min(10 P, 500)`` iterations (one HVP, i.e. one
+        pass over the training rows, each), LiSSA after 1000 steps. The
+        residual reached is ``extras["solver_residual"]``; a CG run that ends
+        above ``tol`` warns (ConvergenceWarning). With
+        ``damping="auto"`` on a network, the damping search spends at most
+        400 HVPs (Lanczos, else power iterations).
     lissa_scale : float or None, default=None
         LiSSA's scale (above H's largest eigenvalue); None estimates it.
 
@@ -191,7 +234,7 @@ class ExactHessian(_HessianSolveMixin, Method):
 
     shorthand = "exact_hessian"
 
-    def __init__(self, damping="auto", solver="auto", max_cholesky_params=5000, tol=1e-10,
+    def __init__(self, damping="auto", solver="auto", max_cholesky_params=5000, tol="auto",
                  max_iter=None, lissa_scale=None):
         self.damping = damping
         self.solver = solver
@@ -242,7 +285,7 @@ class SampledHessian(_HessianSolveMixin, Method):
     }
 
     def __init__(self, sampler="logit", fraction=0.1, n_samples=None, damping="auto",
-                 solver="auto", max_cholesky_params=5000, tol=1e-10, max_iter=None):
+                 solver="auto", max_cholesky_params=5000, tol="auto", max_iter=None):
         self.sampler = sampler
         self.fraction = fraction
         self.n_samples = n_samples

@@ -160,3 +160,94 @@ def test_lanczos_shift_makes_an_indefinite_operator_positive_definite():
     assert 0.5 < shift <= 0.56
     assert np.linalg.eigvalsh(H + shift * np.eye(40))[0] > 0
     assert _positive_definite_shift(lambda x: (H + 1.0 * np.eye(40)) @ x, 40, rng) == 0.0
+
+
+def test_lanczos_shift_spends_a_bounded_number_of_hvps():
+    from skinfluence.methods import LANCZOS_MAX_HVPS, _positive_definite_shift
+    rng = np.random.default_rng(1)
+    n = 3000  # clustered spectrum: Lanczos cannot converge within the budget
+    Q, _ = np.linalg.qr(rng.standard_normal((n, 60)))
+    eig = np.concatenate([[-1.0, -0.999], np.linspace(0.0, 1e-3, 58)])
+    calls = []
+
+    def hvp(x):
+        calls.append(1)
+        return Q @ (eig * (Q.T @ x)) + 2.0 * x  # smallest eigenvalue 1.0: no shift needed
+    assert _positive_definite_shift(hvp, n, rng) == 0.0
+    assert len(calls) <= LANCZOS_MAX_HVPS + 110  # + the power-iteration fallback
+
+
+@pytest.mark.parametrize("max_iter", [2, 4])
+def test_cg_reports_its_residual_and_warns_when_stopped_early(binary_data, max_iter):
+    from sklearn.exceptions import ConvergenceWarning
+    X, y, X_val, y_val = binary_data
+    model = exact_logistic(C=0.5).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="residual"):
+        res = influence_scores(model, X, y, X_val, y_val, return_result=True,
+                               method=ExactHessian(solver="cg", max_iter=max_iter))
+    # the residual of the direction actually used, from the Hessian's formula
+    p = model.predict_proba(X)[:, 1]
+    A = np.hstack([X, np.ones((len(X), 1))])
+    reg = np.r_[np.ones(X.shape[1]) / (model.C * len(X)), 0.0]
+    H = (A * (p * (1 - p))[:, None]).T @ A / len(X) + np.diag(reg)
+    a = LinearModelAdapter(model)
+    g = a.objective_gradient(Utility().terms(a, X_val, y_val))
+    v = np.linalg.lstsq(A, res.scores / (p - y), rcond=None)[0]  # score_i = (p_i - y_i) a_i.v
+    assert res.extras["solver_iterations"] == max_iter
+    assert res.extras["solver_residual"] == pytest.approx(
+        np.linalg.norm(H @ v - g) / np.linalg.norm(g), rel=1e-6)
+    default = influence_scores(model, X, y, X_val, y_val, return_result=True,
+                               method=ExactHessian(solver="cg"))
+    assert default.extras["solver_residual"] <= 1e-10
+
+
+@pytest.mark.slow
+def test_cg_defaults_on_a_net_match_the_dense_hessian_solve():
+    """Bounded CG / damping defaults on a small MLP against a dense autograd Hessian."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype("float32")
+    y = (np.abs(X[:, 0]) + X[:, 1] > 1).astype("int64") + (X[:, 2] > 1)
+    Xv = rng.normal(size=(100, 4)).astype("float32")
+    yv = (np.abs(Xv[:, 0]) + Xv[:, 1] > 1).astype("int64") + (Xv[:, 2] > 1)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Linear(12, 3))
+    decay = 1e-3
+    opt = torch.optim.Adam(module.parameters(), lr=0.03, weight_decay=decay)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for _ in range(300):
+        opt.zero_grad()
+        nn.functional.cross_entropy(module(Xt), yt).backward()
+        opt.step()
+    res = influence_scores((module.eval(), nn.CrossEntropyLoss()), X, y, Xv, yv,
+                           method=ExactHessian(solver="cg"), weight_decay=decay,
+                           return_result=True, random_state=0)
+    assert res.extras["solver_iterations"] <= 500 and res.extras["solver_residual"] <= 1e-4
+
+    # reference: float64 copy, dense Hessian by autograd, direct solve
+    from torch.func import functional_call
+    ref = {k: v.detach().double() for k, v in module.named_parameters()}
+    names, shapes = list(ref), [v.shape for v in ref.values()]
+    theta = torch.cat([v.ravel() for v in ref.values()])
+
+    def unflat(t):
+        out, i = {}, 0
+        for k, s in zip(names, shapes):
+            out[k] = t[i:i + s.numel()].reshape(s)
+            i += s.numel()
+        return out
+
+    def losses(t, A, b):
+        out = functional_call(module.double(), unflat(t), (torch.tensor(A).double(),))
+        return nn.functional.cross_entropy(out, torch.tensor(b), reduction="none")
+
+    def train_objective(t):
+        return losses(t, X, y).mean() + 0.5 * decay * (t @ t)
+    H = torch.autograd.functional.hessian(train_objective, theta).numpy()
+    g = torch.autograd.functional.jacobian(lambda t: losses(t, Xv, yv).mean(), theta).numpy()
+    G = torch.autograd.functional.jacobian(lambda t: losses(t, X, y), theta).numpy()
+    module.float()
+    v = np.linalg.solve(H + res.damping * np.eye(len(theta)), g)
+    assert correlations(res.scores, G @ v)[0] >= 0.99
