@@ -36,3 +36,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache doc/_build doc/auto_examples doc/api/generated
+
+# Mutation testing of the scoring core (slow; not CI): mutmut in a snapshot under mutants/,
+# each module with the test files that exercise it. Results: benchmarks/RESULTS_mutation.md.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet "mutmut>=3.3"
+	OMP_NUM_THREADS=1 nice $(PY) benchmarks/mutation.py $(GROUPS)

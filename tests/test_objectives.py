@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from skinfluence import (AdversarialRobustness, DemographicParity, EqualizedOdds, Utility,
                          influence_scores)
@@ -97,7 +98,7 @@ def test_each_objective_gradient_matches_central_differences(any_data, objective
     model = exact_logistic(C=0.5).fit(X, y)
     a = LinearModelAdapter(model)
     if isinstance(objective, DemographicParity) and a.multinomial:
-        objective = objective.set_params(positive_class=model.classes_[2])
+        objective = clone(objective).set_params(positive_class=model.classes_[2])
     s = (X_val[:, 1] > 0).astype(int)
     terms = objective.terms(a, X_val, y_val, s)
     fd = central_difference(lambda t: a.objective_value(terms, t), a.theta)

@@ -125,6 +125,13 @@ def test_trimmer_around_a_column_transformer_pipeline_on_a_dataframe(data):
     fair = InfluenceTrimmer(pipe, objective="demographic_parity", sensitive_feature="sex",
                             fraction=0.1).fit(X, y)
     assert np.isfinite(fair.scores_).all()
+    # against given validation rows: the bare model's scores, sensitive column read by name
+    fair_val = InfluenceTrimmer(pipe, objective="demographic_parity", sensitive_feature="sex",
+                                fraction=0.1).fit(X, y, X_val=X_val, y_val=y_val)
+    want = influence_scores(bare, enc.transform(X), y, enc.transform(X_val), y_val,
+                            objective="demographic_parity",
+                            sensitive_features_val=np.asarray(X_val["sex"]))
+    np.testing.assert_allclose(fair_val.scores_, want, rtol=1e-9, atol=1e-15)
     # cross-fitted, label cleaning with the defaults on raw text columns; predictions too
     auto = InfluenceTrimmer(pipe, fraction="auto", random_state=0).fit(X, y)
     assert auto.n_trimmed_ == round(auto.noise_rate_ * len(y))

@@ -411,7 +411,8 @@ def test_half_moons_flip_detection(moons_net):
     assert aucs["ip_ensemble"] >= 0.9
     assert aucs["ip_ensemble_gaussian"] >= 0.9
     # ExactHessian is reported beside them: on this non-convex net it is much noisier
-    assert 0.0 <= aucs["exact_hessian"] <= 1.0
+    # (measured 0.73 against IP's 0.998): better than chance, clearly below IP
+    assert 0.6 < aucs["exact_hessian"] < aucs["ip"] - 0.1
 
 
 # ---------------------------------------------------------------- members
