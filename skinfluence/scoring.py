@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from ._base import resolve
+from ._dask import DaskLinearAdapter, compute_if_dask, is_dask
 from ._validation import (
     check_batch_size,
     check_device,
@@ -72,6 +73,11 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
         a skorch ``NeuralNetClassifier`` / ``NeuralNetBinaryClassifier``, or a
         ``torch.nn.Module``. Never modified.
     X, y : training data the estimator was fitted on (numpy, scipy.sparse, pandas).
+        Linear models also take a Dask array or DataFrame (with y, and
+        sample_weight, as Dask or numpy arrays): each pass runs one task per
+        block of rows on the current Dask scheduler (a ``dask.distributed``
+        cluster when a client is active), and the scores come back as a Dask
+        array chunked as X's rows. The validation data is brought into memory.
     X_val, y_val : validation data the objective is measured on.
     method : str or Method, default="ip"
         "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
@@ -119,10 +125,16 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
     objective = resolve(objective, OBJECTIVES, "objective")
     device = check_device(device)
     adapter = make_adapter(estimator, device=device, **adapter_options)
-    n_rows = check_n_rows(X, "X")
-    sample_weight = check_sample_weight(sample_weight, n_rows)
+    lazy = is_dask(X)
+    if lazy:  # scored block by block; the validation rows are small and come into memory
+        adapter = DaskLinearAdapter(adapter)
+        X_val, y_val, sensitive_features_val = map(
+            compute_if_dask, (X_val, y_val, sensitive_features_val))
+    else:
+        n_rows = check_n_rows(X, "X")
+        sample_weight = check_sample_weight(sample_weight, n_rows)
     train = adapter.training_data(X, y, sample_weight)
-    if train.y.min() == train.y.max():  # class indices: O(n), no sort
+    if not lazy and train.y.min() == train.y.max():  # class indices: O(n), no sort
         raise ValueError("y contains a single class; influence needs at least two.")
     if isinstance(batch_size, str) and batch_size == "auto":
         batch_size = getattr(adapter, "auto_batch_size", lambda: 4096)()
@@ -133,13 +145,12 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
     with _progress(verbose, train.n) as bar, _blas_threads(adapter):
         ctx.progress = bar
         out = method.compute(ctx)
-    scores = _to_numpy(out.scores)
-    if not np.all(np.isfinite(scores)):
-        raise FloatingPointError(
-            "Non-finite influence scores: the Hessian is near-singular; increase damping."
-        )
-    if out.leverage is not None:
-        warn_high_leverage(_to_numpy(out.leverage))
+    if lazy:  # checked block by block when computed
+        scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
+    else:
+        scores = _finite_scores(_to_numpy(out.scores))
+        if out.leverage is not None:
+            warn_high_leverage(_to_numpy(out.leverage))
     result = InfluenceResult(
         scores=scores, method=method, objective=objective, damping=out.damping,
         member_scores=None if out.member_scores is None else _to_numpy(out.member_scores),
@@ -159,7 +170,17 @@ def _blas_threads(adapter):
     return nullcontext()
 
 
+def _finite_scores(scores):
+    if not np.all(np.isfinite(scores)):
+        raise FloatingPointError(
+            "Non-finite influence scores: the Hessian is near-singular; increase damping."
+        )
+    return scores
+
+
 def _to_numpy(a):
+    if is_dask(a):
+        return a
     return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 

@@ -419,7 +419,7 @@ class LinearModelAdapter:
         sampler passes its subset and estimator weights.
         """
         theta = self.theta if theta is None else theta
-        X, y, w = train.X, train.y, train.weight / train.weight.mean()
+        X, y, w = train.X, train.y, train.relative_weight
         if indices is not None:
             X, y, w = X[indices], y[indices], w[indices]
         w = w * (1.0 / train.n if sample_weights is None else sample_weights)
@@ -469,7 +469,7 @@ class LinearModelAdapter:
         ``indices`` / ``sample_weights``: a sampler's subset, as for :meth:`hessian`.
         """
         theta = self.theta if theta is None else theta
-        X, w = train.X, train.weight / train.weight.mean()
+        X, w = train.X, train.relative_weight
         if indices is not None:
             X, w = X[indices], w[indices]
         w = w * (1.0 / train.n if sample_weights is None else sample_weights)
