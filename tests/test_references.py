@@ -353,3 +353,31 @@ def test_batch_size_does_not_change_the_scores(fitted, method):
                              random_state=0) for b in (1, 7, len(y))]
     for r in runs[1:]:
         np.testing.assert_allclose(r, runs[0], rtol=1e-9, atol=1e-13)
+
+
+def test_fairness_objectives_read_the_sensitive_column_by_index():
+    X, y, Xv, yv = _problem(2)
+    model = exact_logistic().fit(X, y)
+    s = (Xv[:, 2] > 0).astype(int)
+    for cls, kw in ((DemographicParity, {}), (EqualizedOdds, dict(combine="max"))):
+        by_column = _value(model, X, y, Xv, yv, cls(sensitive_feature=2, **kw))
+        given = _value(model, X, y, Xv, yv, cls(**kw), sensitive_features_val=Xv[:, 2])
+        assert by_column == pytest.approx(given, rel=1e-12)
+        assert by_column != pytest.approx(
+            _value(model, X, y, Xv, yv, cls(**kw), sensitive_features_val=s), rel=1e-6)
+
+
+def test_robustness_defaults_are_the_documented_ones_and_x_attacked_is_used(fitted):
+    model, X, y, Xv, yv = fitted
+    attack = _attacked_binary if len(model.classes_) == 2 else _attacked_multinomial
+    want = log_loss(yv, model.predict_proba(attack(model, Xv, yv, gamma=1.3)),
+                    labels=model.classes_)
+    assert _value(model, X, y, Xv, yv, AdversarialRobustness()) == pytest.approx(want, rel=1e-9)
+    l2 = log_loss(yv, model.predict_proba(attack(model, Xv, yv, epsilon=0.1, norm="l2")),
+                  labels=model.classes_)
+    assert _value(model, X, y, Xv, yv, AdversarialRobustness(norm="l2")) == \
+        pytest.approx(l2, rel=1e-9)
+    Xa = Xv + 0.7
+    given = log_loss(yv, model.predict_proba(Xa), labels=model.classes_)
+    assert _value(model, X, y, Xv, yv, AdversarialRobustness(X_attacked=Xa)) == \
+        pytest.approx(given, rel=1e-10)
