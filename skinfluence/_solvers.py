@@ -12,11 +12,17 @@ def add_null_curvature(H, null_directions):
 
     For b orthogonal to those directions, ``(H + s N N^T)^-1 b`` is exactly the
     pseudo-inverse solution on the identifiable subspace, whatever ``s > 0``.
+    Returns a new array; ``N N^T`` is added on each direction's support only
+    (no second P x P array).
     """
     if null_directions is None or null_directions.shape[1] == 0:
         return H
     scale = max(np.trace(H) / H.shape[0], 1e-12)
-    return H + scale * (null_directions @ null_directions.T)
+    out = np.array(H, dtype=np.float64)
+    for u in null_directions.T:
+        idx = np.flatnonzero(u)
+        out[np.ix_(idx, idx)] += scale * np.outer(u[idx], u[idx])
+    return out
 
 
 def factorize(H, damping="auto", null_directions=None):
@@ -24,9 +30,10 @@ def factorize(H, damping="auto", null_directions=None):
 
     ``damping="auto"``: 0 when H is positive definite, else the smallest value
     that makes it so (``-lambda_min`` plus a relative margin). Returns
-    ``(factor, damping_used)``.
+    ``(factor, damping_used)``. Holds one P x P array besides the caller's H.
     """
-    H = add_null_curvature(np.asarray(H, dtype=np.float64), null_directions)
+    given = np.asarray(H, dtype=np.float64)
+    H = add_null_curvature(given, null_directions)
     if not np.all(np.isfinite(H)):
         raise ValueError(
             "The Hessian has NaN or infinite entries: the features are too large for float64 "
@@ -37,23 +44,26 @@ def factorize(H, damping="auto", null_directions=None):
         if damping < 0:
             raise ValueError(f"damping must be >= 0 or 'auto', got {damping}.")
         try:
-            return cho_factor(_plus_diagonal(H, damping), lower=True), damping
+            return cho_factor(_plus_diagonal(H, damping, H is not given), lower=True,
+                              overwrite_a=True), damping
         except np.linalg.LinAlgError:
             raise ValueError(
                 f"The Hessian plus damping={damping} is not positive definite "
                 "(non-convex model or separable data); use damping='auto' or a larger value."
             ) from None
     try:
-        return cho_factor(H, lower=True), 0.0
+        return cho_factor(H, lower=True, overwrite_a=H is not given), 0.0
     except np.linalg.LinAlgError:
+        H = add_null_curvature(given, null_directions)  # the failed factorisation wrote on it
         eig = eigvalsh(H)
         damping = float(-eig[0] + 1e-8 * max(1.0, abs(eig[-1])))
-        return cho_factor(_plus_diagonal(H, damping), lower=True), damping
+        return cho_factor(_plus_diagonal(H, damping, H is not given), lower=True,
+                          overwrite_a=True), damping
 
 
-def _plus_diagonal(H, value):
-    """H + value * I as a new array (no P x P identity built)."""
-    out = H.copy()
+def _plus_diagonal(H, value, in_place=False):
+    """H + value * I (no P x P identity built); a new array unless ``in_place``."""
+    out = H if in_place else H.copy()
     out[np.diag_indices_from(out)] += value
     return out
 

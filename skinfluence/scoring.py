@@ -78,6 +78,9 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
         block of rows on the current Dask scheduler (a ``dask.distributed``
         cluster when a client is active), and the scores come back as a Dask
         array chunked as X's rows. The validation data is brought into memory.
+        Torch models also take a ``DataLoader`` or map-style ``Dataset`` of
+        (x, y) items as X (y=None: the items' labels): each pass reads its
+        chunk of rows from the dataset, so the rows can stay on disk.
     X_val, y_val : validation data the objective is measured on.
     method : str or Method, default="ip"
         "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
@@ -130,8 +133,11 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
         adapter = DaskLinearAdapter(adapter)
         X_val, y_val, sensitive_features_val = map(
             compute_if_dask, (X_val, y_val, sensitive_features_val))
+    elif type(X).__name__ == "DataLoader":  # it counts batches; its dataset counts rows
+        n_rows = len(X.dataset) if hasattr(X.dataset, "__len__") else None
     else:
         n_rows = check_n_rows(X, "X")
+    if not lazy:
         sample_weight = check_sample_weight(sample_weight, n_rows)
     train = adapter.training_data(X, y, sample_weight)
     if not lazy and train.y.min() == train.y.max():  # class indices: O(n), no sort

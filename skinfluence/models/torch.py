@@ -43,6 +43,7 @@ from torch.func import functional_call, grad, jvp, vmap
 
 from .._validation import check_labels, is_sparse
 from ._data import TrainingData
+from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
 from ._torch_spec import net_spec
@@ -132,7 +133,15 @@ class TorchModelAdapter:
         return self._classes
 
     def check_X(self, X, name):
-        """Rows as a tensor (float inputs cast to the parameters' dtype); never copied back."""
+        """Rows as a tensor (float inputs cast to the parameters' dtype); never copied back.
+
+        A DataLoader or map-style Dataset of (x, y) items becomes
+        :class:`DatasetRows`: its rows are read a chunk at a time by each pass.
+        """
+        if is_torch_rows(X) or isinstance(X, DatasetRows):
+            rows = X if isinstance(X, DatasetRows) else DatasetRows(X, self.dtype)
+            self.check_X(rows[0:1], name)  # shape, dtype and the module's output
+            return rows
         if torch.is_tensor(X):
             t = X.detach()
         else:
@@ -200,6 +209,8 @@ class TorchModelAdapter:
 
     def training_data(self, X, y, sample_weight=None, *, name="X"):
         X = self.check_X(X, name)
+        if y is None and isinstance(X, DatasetRows):
+            y = X.labels()
         y_idx = self.encode(y, name="y" if name == "X" else f"y for {name}", n=X.shape[0])
         w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         if np.all(w == 0):
@@ -385,7 +396,7 @@ class TorchModelAdapter:
     # ------------------------------------------------------------------ samplers
     def _embed_and_proba(self, X):
         """Input of the last layer and class probabilities, chunked (numpy)."""
-        X = X if torch.is_tensor(X) else self.check_X(X, "X")
+        X = X if torch.is_tensor(X) or isinstance(X, DatasetRows) else self.check_X(X, "X")
         layer = self.module.get_submodule(last_layer(self.module))
         seen = []
         hook = layer.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
