@@ -34,7 +34,9 @@ def as_dask_rows(X, name):
     if not is_dask(X):
         return da.from_array(np.asarray(X))
     if hasattr(X, "to_dask_array"):  # DataFrame / Series: row counts known after one pass
-        X = X.to_dask_array(lengths=True)
+        # (counted on the array's own graph: a DataFrame's partitions may be regrouped
+        # between the expression and the array, and lengths=True then disagrees)
+        X = X.to_dask_array().compute_chunk_sizes()
     if not isinstance(X, da.Array):
         raise TypeError(f"{name}: expected a Dask array or DataFrame, got {type(X).__name__}.")
     if X.ndim == 2 and len(X.chunks[1]) > 1:

@@ -50,9 +50,9 @@ AUTO_CHUNK_BYTES = 8 * 2**20
 MAX_CHUNK_ROWS = 65536
 
 #: rows per chunk of a Hessian build: its cost is products of width D, as fast with
-#: 512-row chunks as with 2,048-row ones (10 classes, d = 100), and each worker
-#: thread holds a few chunk-sized temporaries.
-HESSIAN_CHUNK_ROWS = 1024
+#: 512-row chunks as with 2,048-row ones (10 classes, d = 100: 1.76 s against 1.79 s
+#: at n = 10^5), and each worker thread holds a few chunk-sized temporaries.
+HESSIAN_CHUNK_ROWS = 512
 
 #: balls of the budgeted attack (None: the transferred gamma attack)
 ATTACK_NORMS = (None, "l2", "linf")
@@ -676,7 +676,7 @@ def _consecutive_int_codes(y, classes):
         return None
     if y.min() < lo or y.max() > classes[-1]:
         return None
-    return y.astype(np.intp) - lo if lo else y.astype(np.intp)
+    return (y - lo if lo else y).astype(np.intp)  # subtracted in y's own width
 
 
 def check_finite_rows(X, name="X"):

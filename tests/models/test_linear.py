@@ -229,7 +229,8 @@ def test_non_finite_training_rows_are_reported_by_every_pass(any_data, method, o
                                  method=METHODS[method](**options))
 
 
-@pytest.mark.parametrize("classes", [[0, 1, 2], [3, 4, 5], [-1, 0, 1], [0, 2, 5]])
+@pytest.mark.parametrize("classes", [[0, 1, 2], [3, 4, 5], [-1, 0, 1], [0, 2, 5],
+                                     [10**12, 10**12 + 1, 10**12 + 2]])
 def test_labels_map_to_the_positions_of_the_classes(classes):
     X = np.random.default_rng(0).standard_normal((90, 3))
     labels = np.array(classes)[np.arange(90) % 3]
