@@ -19,7 +19,7 @@ the block's weights put back on the scale of the whole training set.
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from .models._data import TrainingData
+from .models.base import TrainingData
 
 
 def is_dask(obj):
@@ -90,15 +90,15 @@ class DaskLinearAdapter:
     """
 
     def __init__(self, inner):
-        if getattr(inner, "family", None) != "linear" or not hasattr(inner, "score_pass"):
-            raise TypeError(
-                "Dask input is supported for linear models (LogisticRegression, "
-                "SGDClassifier(loss='log_loss')); for networks pass a torch DataLoader."
-            )
-        if type(inner).__name__ != "LinearModelAdapter":
+        if hasattr(inner, "transformers"):  # a PipelineAdapter
             raise TypeError(
                 "Dask input needs the bare linear model; transform the Dask data with the "
                 "pipeline's steps first (e.g. dask-ml) and score its last step."
+            )
+        if not getattr(inner, "supports_dask", False):
+            raise TypeError(
+                "Dask input is supported for linear models (LogisticRegression, "
+                "SGDClassifier(loss='log_loss')); for networks pass a torch DataLoader."
             )
         self.inner = inner
 

@@ -97,7 +97,7 @@ class _HessianSolveMixin:
             return solve_factored(factor, _numpy(grad)), damping, {}
         if self.damping != "auto":
             damping = float(self.damping)
-        elif getattr(a, "family", None) == "linear":  # log-loss linear models are convex
+        elif getattr(a, "convex", False):  # no shift needed to make H positive definite
             damping = 0.0
         else:
             damping = _positive_definite_shift(hvp, a.n_params, ctx.rng)
@@ -506,7 +506,7 @@ class NewtonLOO(Method):
 
         _check_damping(self.damping)
         a = ctx.adapter
-        if getattr(a, "family", None) != "linear":
+        if not getattr(a, "supports_newton_loo", False):
             raise TypeError(
                 "NewtonLOO needs the closed-form per-sample Hessian of a linear log-loss "
                 "model (LogisticRegression, SGDClassifier(loss='log_loss'))."

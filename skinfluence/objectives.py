@@ -12,7 +12,7 @@ import numpy as np
 from ._base import ParamsObject
 from ._compat import Interval, StrOptions
 from ._validation import column_values
-from .models.linear import ATTACK_NORMS, ObjectiveTerms
+from .models.base import ATTACK_NORMS, ObjectiveTerms
 
 
 class Objective(ParamsObject):

@@ -171,7 +171,7 @@ def _blas_threads(adapter):
     small and many; with BLAS threads next to OpenMP ones, e.g. after torch ran,
     a 10-class NewtonLOO took 29 s instead of 4 s). Its Hessian build splits
     chunks across cores itself."""
-    if getattr(adapter, "family", None) == "linear":
+    if getattr(adapter, "uses_numpy_blas", False):
         return blas_single_thread()
     return nullcontext()
 

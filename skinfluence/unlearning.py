@@ -29,7 +29,6 @@ Measured on digits (benchmarks/RESULTS_unlearning.md): removing a whole class,
 one Newton step agrees with retraining on almost every test row of the other
 classes and forgets the class; the influence step barely forgets it.
 """
-import copy
 import numbers
 
 import numpy as np
@@ -40,8 +39,7 @@ from ._solvers import factorize, solve_factored
 from ._validation import check_batch_size, check_device, check_sample_weight
 from .methods import Context, ExactHessian, SampledHessian, _check_damping
 from .models import make_adapter
-from .models._data import TrainingData
-from .models.linear import ObjectiveTerms
+from .models.base import ObjectiveTerms, TrainingData
 from .samplers import SAMPLERS
 
 __all__ = ["unlearn"]
@@ -144,7 +142,7 @@ def unlearn(estimator, X, y, remove, *, method="newton", n_steps=1, sample_weigh
     else:
         theta = theta0 + _influence_step(adapter, train, c, removed, method, batch_size,
                                          random_state)
-    return _write_back(estimator, adapter, theta)
+    return adapter.with_parameters(estimator, theta)
 
 
 # ---------------------------------------------------------------------- checks
@@ -215,9 +213,7 @@ def _numpy(a):
 
 def _regulariser_mean(adapter, train):
     """Diagonal of the regulariser's Hessian in the adapter's mean form for ``train``."""
-    if adapter.family == "linear":
-        return adapter.regulariser_hessian_mean(train)
-    return _numpy(adapter.weight_decay)
+    return _numpy(adapter.regulariser_hessian_mean(train))
 
 
 def _loss_gradient(adapter, train, y_idx, coef, theta):
@@ -245,7 +241,7 @@ def _newton(adapter, train, c, keep, removed, theta0, n_steps, damping, solver, 
     coef_rest = np.where(keep, c / c_rem, 0.0)
     kept = np.flatnonzero(keep & (c > 0))
     null = adapter.null_directions()
-    use_woodbury = adapter.family == "linear" and (
+    use_woodbury = adapter.supports_newton_loo and (
         solver == "woodbury"
         or (solver == "auto" and removed.size * adapter.n_outputs <= adapter.n_params // 2)
     )
@@ -266,7 +262,7 @@ def _newton(adapter, train, c, keep, removed, theta0, n_steps, damping, solver, 
 
 
 def _as_theta(adapter, theta):
-    return theta if adapter.family == "linear" else torch.as_tensor(theta)
+    return theta if isinstance(adapter.theta, np.ndarray) else torch.as_tensor(theta)
 
 
 def _woodbury_solve(adapter, train, c, removed, theta, full_scale, c_rem, grad, damping, null,
@@ -281,8 +277,8 @@ def _woodbury_solve(adapter, train, c, removed, theta, full_scale, c_rem, grad, 
     K = adapter.n_outputs
     A = train.X[removed]
     A = np.asarray(A.todense()) if hasattr(A, "todense") else np.asarray(A)
-    P = adapter._probabilities(adapter.logits(theta, A))
-    S = adapter._curvature(P) * (c[removed] / c_rem)[:, None, None]  # (r, K, K)
+    P = adapter.probabilities(adapter.logits(theta, A))
+    S = adapter.curvature(P) * (c[removed] / c_rem)[:, None, None]  # (r, K, K)
     if adapter.fit_intercept:
         A = np.hstack([A, np.ones((A.shape[0], 1))])
     r = A.shape[0]
@@ -325,29 +321,3 @@ def _influence_step(adapter, train, c, removed, method, batch_size, random_state
         v, _, _ = method._solve(ctx, lambda: a.hessian(train, batch_size=bs),
                                 lambda x: a.hvp(train, x, batch_size=bs))
     return _numpy(v)
-
-
-# ---------------------------------------------------------------------- output
-def _write_back(estimator, adapter, theta):
-    """A deep copy of ``estimator`` holding the parameters ``theta``."""
-    if adapter.family == "linear":
-        new = copy.deepcopy(estimator)
-        M = theta.reshape(adapter.n_outputs, adapter.n_columns)
-        coef = np.asarray(estimator.coef_)
-        new.coef_ = M[:, :adapter.n_features].astype(coef.dtype, copy=True).reshape(coef.shape)
-        if adapter.fit_intercept:
-            intercept = np.asarray(estimator.intercept_)
-            new.intercept_ = M[:, -1].astype(intercept.dtype, copy=True).reshape(intercept.shape)
-        return new
-    new = copy.deepcopy(estimator)
-    if adapter.spec.source == "skorch":
-        module = new.module_
-    else:
-        module = new[0] if isinstance(new, tuple) else new
-    module = getattr(module, "_orig_mod", module)
-    params = dict(module.named_parameters())
-    values = adapter.space.unflatten(torch.as_tensor(theta))
-    with torch.no_grad():
-        for name, value in values.items():
-            params[name].copy_(value.to(params[name].device, params[name].dtype))
-    return new

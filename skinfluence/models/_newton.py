@@ -62,9 +62,9 @@ class NewtonLOOPass:
         ZT : (n, K' * P) products with the blocks of T.
         """
         n, K = F.shape
-        P = adapter._probabilities(F)
+        P = adapter.probabilities(F)
         R = P - Y
-        S = adapter._curvature(P)
+        S = adapter.curvature(P)
         Yt = ZT.reshape(n, K, -1)
         B = np.einsum("nkr,nlr->nkl", Yt, Yt)
         cSB = c[:, None, None] * (S @ B)
@@ -98,9 +98,9 @@ class NewtonLOOPass:
             a = np.hstack([a, [[1.0]]])
         U = np.kron(np.eye(K), a.T)  # (P, K)
         F = adapter.logits(adapter.theta, train.X[i:i + 1])
-        P = adapter._probabilities(F)
-        R = (P - adapter._targets(train.y[i:i + 1]))[0]
-        S = adapter._curvature(P)[0]
+        P = adapter.probabilities(F)
+        R = (P - adapter.targets(train.y[i:i + 1]))[0]
+        S = adapter.curvature(P)[0]
         Yt = self.T @ U  # (P, K)
         B = Yt.T @ Yt
         c = train.weight[i]

@@ -25,7 +25,8 @@ part of a penalty has no curvature and is left out of the Hessian (damping
 only).
 """
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import replace
 import os
 import warnings
 
@@ -36,7 +37,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_feature_names, check_features, check_labels, is_sparse
-from ._data import TrainingData
+from .base import ATTACK_NORMS, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
 
 SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
 
@@ -54,30 +55,11 @@ MAX_CHUNK_ROWS = 65536
 #: at n = 10^5), and each worker thread holds a few chunk-sized temporaries.
 HESSIAN_CHUNK_ROWS = 512
 
-#: balls of the budgeted attack (None: the transferred gamma attack)
-ATTACK_NORMS = (None, "l2", "linf")
-
 #: leverage above which a sample is reported as one the model cannot fit without
 LEVERAGE_WARN = 1.0 - 1e-8
 
 
-@dataclass
-class ObjectiveTerms:
-    """An objective written as ``J = sum_j coef_j * phi(f_j)`` over rows of ``X``.
-
-    ``kind="loss"``: phi is the log-loss of label ``y_j``; ``kind="proba"``: phi
-    is the predicted probability of class index ``positive``. Objectives build
-    these; adapters differentiate them.
-    """
-
-    X: object
-    y: np.ndarray
-    coef: np.ndarray
-    kind: str
-    positive: int = 1
-
-
-class LinearModelAdapter:
+class LinearModelAdapter(ModelAdapter):
     """Differentiable view of a fitted log-loss linear classifier.
 
     Parameters
@@ -87,6 +69,10 @@ class LinearModelAdapter:
     """
 
     family = "linear"
+    convex = True  # log-loss plus an l2 penalty
+    supports_newton_loo = True
+    supports_dask = True
+    uses_numpy_blas = True
 
     def __init__(self, estimator):
         if not isinstance(estimator, (LogisticRegression, SGDClassifier)):
@@ -236,6 +222,17 @@ class LinearModelAdapter:
             N[np.arange(K) * self.n_columns + col, j] = 1.0 / np.sqrt(K)
         return N
 
+    def with_parameters(self, estimator, theta):
+        """A deep copy of ``estimator`` whose ``coef_`` / ``intercept_`` are ``theta``."""
+        new = copy.deepcopy(estimator)
+        M = theta.reshape(self.n_outputs, self.n_columns)
+        coef = np.asarray(estimator.coef_)
+        new.coef_ = M[:, :self.n_features].astype(coef.dtype, copy=True).reshape(coef.shape)
+        if self.fit_intercept:
+            intercept = np.asarray(estimator.intercept_)
+            new.intercept_ = M[:, -1].astype(intercept.dtype, copy=True).reshape(intercept.shape)
+        return new
+
     # ------------------------------------------------------------------ model maths
     def _split(self, theta):
         M = theta.reshape(self.n_outputs, self.n_columns)
@@ -246,10 +243,12 @@ class LinearModelAdapter:
         F = np.asarray(X @ W.T)
         return F + b if b is not None else F
 
-    def _probabilities(self, F):
+    def probabilities(self, F):
+        """Class probabilities from logits: sigmoid (one logit) or softmax, (n, K')."""
         return expit(F) if not self.multinomial else softmax(F, axis=1)
 
-    def _targets(self, y_idx):
+    def targets(self, y_idx):
+        """Class indices -> the one-hot targets of the logits' residual, (n, K')."""
         if not self.multinomial:
             return y_idx.reshape(-1, 1).astype(np.float64)
         Y = np.zeros((len(y_idx), self.n_outputs))
@@ -267,7 +266,7 @@ class LinearModelAdapter:
             return np.column_stack([1.0 - p, p])
         return softmax(F, axis=1)
 
-    def _curvature(self, P):
+    def curvature(self, P):
         """Per-sample Hessian of the log-loss w.r.t. the logits: (n, K', K')."""
         if not self.multinomial:
             return (P * (1.0 - P))[:, :, None]
@@ -275,10 +274,10 @@ class LinearModelAdapter:
 
     def _phi_derivatives(self, terms, F):
         """Value, gradient (n, K') and Hessian (n, K', K') of phi w.r.t. the logits."""
-        P = self._probabilities(F)
+        P = self.probabilities(F)
         if terms.kind == "loss":
             value = self.per_sample_loss_from_logits(F, terms.y)
-            return value, P - self._targets(terms.y), self._curvature(P)
+            return value, P - self.targets(terms.y), self.curvature(P)
         if not self.multinomial:
             sign = 1.0 if terms.positive == 1 else -1.0
             p = P[:, 0]
@@ -291,7 +290,7 @@ class LinearModelAdapter:
         E = -P.copy()
         E[:, c] += 1.0  # e_c - p
         grad = pc[:, None] * E
-        hess = pc[:, None, None] * (E[:, :, None] * E[:, None, :] - self._curvature(P))
+        hess = pc[:, None, None] * (E[:, :, None] * E[:, None, :] - self.curvature(P))
         return pc, grad, hess
 
     def per_sample_loss_from_logits(self, F, y_idx):
@@ -333,7 +332,7 @@ class LinearModelAdapter:
         """Gradient of the sum-form training objective F (test helper; ~0 at the fit)."""
         theta = self.theta if theta is None else theta
         F = self.logits(theta, train.X)
-        R = self._probabilities(F) - self._targets(train.y)
+        R = self.probabilities(F) - self.targets(train.y)
         return self._back_project(train.X, train.weight[:, None] * R) + (
             self.regulariser_diagonal() * theta
         )
@@ -426,8 +425,8 @@ class LinearModelAdapter:
         w = w * (1.0 / train.n if sample_weights is None else sample_weights)
 
         def blocks(Xc, rows):
-            return w[rows, None, None] * self._curvature(
-                self._probabilities(self.logits(theta, Xc)))
+            return w[rows, None, None] * self.curvature(
+                self.probabilities(self.logits(theta, Xc)))
 
         return self._sandwich(X, blocks, batch_size, zero_sum=True)
 
@@ -440,7 +439,7 @@ class LinearModelAdapter:
         theta = self.theta if theta is None else theta
 
         def blocks(Xc, rows):
-            P = self._probabilities(self.logits(theta, Xc))
+            P = self.probabilities(self.logits(theta, Xc))
             dS = self.curvature_derivative(P, self.logits(direction, Xc))
             return train.weight[rows, None, None] * dS
 
@@ -449,7 +448,7 @@ class LinearModelAdapter:
     def curvature_derivative(self, P, df):
         """Change of the per-sample logit curvature S when the logits move by ``df``."""
         if self.multinomial:
-            dp = np.einsum("nkl,nl->nk", self._curvature(P), df)
+            dp = np.einsum("nkl,nl->nk", self.curvature(P), df)
             return (np.einsum("nk,kl->nkl", dp, np.eye(P.shape[1]))
                     - dp[:, :, None] * P[:, None, :] - P[:, :, None] * dp[:, None, :])
         return (P * (1 - P) * (1 - 2 * P) * df)[:, :, None]
@@ -477,7 +476,7 @@ class LinearModelAdapter:
         out = np.zeros_like(vec)
         with blas_single_thread():
             for rows, Xc in self._chunks(X, batch_size):
-                P = self._probabilities(self.logits(theta, Xc))
+                P = self.probabilities(self.logits(theta, Xc))
                 SZ = self._curvature_times(P, self.logits(vec, Xc))  # S (A V^T)
                 out += self._back_project(Xc, w[rows, None] * SZ)
         return _finite_or_raise(out, X) + self.regulariser_hessian_mean(train) * vec
@@ -493,7 +492,7 @@ class LinearModelAdapter:
         theta = self.theta if theta is None else theta
         out = np.empty(train.n)
         for rows, Xc in self._chunks(train.X, MAX_CHUNK_ROWS):
-            S = self._curvature(self._probabilities(self.logits(theta, Xc)))
+            S = self.curvature(self.probabilities(self.logits(theta, Xc)))
             if is_sparse(Xc):
                 sq = np.asarray(Xc.multiply(Xc).sum(axis=1)).ravel()
             else:
@@ -648,7 +647,7 @@ class LinearModelAdapter:
                 scores[start:stop, m] = w * self._residual_dot(F, G, y)
             if loo is not None:
                 loo.chunk(self, Z[:, n_members * K:(n_members + 1) * K],
-                          Z[:, 2 * n_members * K:], Z[:, :K], self._targets(y),
+                          Z[:, 2 * n_members * K:], Z[:, :K], self.targets(y),
                           train.weight[start:stop], newton[start:stop], leverage[start:stop])
             if progress is not None:
                 progress.update(stop - start)

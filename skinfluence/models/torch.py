@@ -34,6 +34,7 @@ Examples
 (60,)
 """
 import contextlib
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -42,7 +43,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from .._validation import check_labels, is_sparse
-from ._data import TrainingData
+from .base import ModelAdapter, TrainingData
 from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
@@ -77,7 +78,7 @@ def make_torch_adapter(estimator, *, device="auto", **options):
     return TorchModelAdapter(estimator, device=device, **options)
 
 
-class TorchModelAdapter:
+class TorchModelAdapter(ModelAdapter):
     """Differentiable view of a torch classifier (see the module docstring).
 
     Parameters
@@ -388,6 +389,25 @@ class TorchModelAdapter:
         if isinstance(vec, np.ndarray):
             return out.double().cpu().numpy()
         return out.to(vec.dtype)
+
+    def regulariser_hessian_mean(self, train):
+        """The weight decay's diagonal (the loss is a mean already, whatever ``train``)."""
+        return self.weight_decay
+
+    def with_parameters(self, estimator, theta):
+        """A deep copy of ``estimator`` (net or module) whose weights are ``theta``."""
+        new = copy.deepcopy(estimator)
+        if self.spec.source == "skorch":
+            module = new.module_
+        else:
+            module = new[0] if isinstance(new, tuple) else new
+        module = getattr(module, "_orig_mod", module)
+        params = dict(module.named_parameters())
+        values = self.space.unflatten(torch.as_tensor(theta))
+        with torch.no_grad():
+            for name, value in values.items():
+                params[name].copy_(value.to(params[name].device, params[name].dtype))
+        return new
 
     def null_directions(self):
         """Nets: none known (a flat direction shows up as damping instead)."""

@@ -20,9 +20,9 @@ def _explicit_dtheta(a, train, i):
     H = a.hessian(train) * train.weight.sum()
     xi = np.append(train.X[i], 1.0) if a.fit_intercept else train.X[i]
     F = a.logits(a.theta, train.X[i:i + 1])
-    P = a._probabilities(F)
-    r = (P - a._targets(train.y[i:i + 1]))[0]
-    S = a._curvature(P)[0]
+    P = a.probabilities(F)
+    r = (P - a.targets(train.y[i:i + 1]))[0]
+    S = a.curvature(P)[0]
     c = train.weight[i]
     H_loo = H - c * np.kron(S, np.outer(xi, xi))
     g = np.kron(r, xi)
