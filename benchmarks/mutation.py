@@ -34,8 +34,8 @@ GROUPS = {
                  ["tests/test_bad_input.py", "tests/test_estimators.py"]),
     "estimators": (["skinfluence/estimators.py"],
                    ["tests/test_estimators.py", "tests/test_references.py"]),
-    "models": (["skinfluence/models/linear.py", "skinfluence/models/_newton.py"],
-               ["tests/models/test_linear.py", "tests/models/test_newton.py",
+    "models": (["skinfluence/models/linear.py", "skinfluence/_newton_loo.py"],
+               ["tests/models/test_linear.py", "tests/test_newton_loo.py",
                 "tests/test_references.py"]),
 }
 

@@ -247,33 +247,30 @@ class DaskLinearAdapter:
         return X.compute() if is_dask(X) else X
 
     # ------------------------------------------------------------------ scoring pass
-    def score_pass(self, train, thetas, directions, *, batch_size, loo=None, progress=None):
+    def score_pass(self, train, thetas, directions, *, batch_size, chunk_hook=None,
+                   progress=None):
         """The scores as a Dask array chunked as X's rows: one task per block."""
+        import dask
         import dask.array as da
 
         a, mean = self.inner, train.weight.mean()
         n_members = len(thetas)
-        width = n_members + (2 if loo is not None else 0)
+        width = n_members + (0 if chunk_hook is None else chunk_hook.n_columns)
 
-        def block(Xb, yb, cb, thetas, directions, loo):
+        def block(Xb, yb, cb, thetas, directions, chunk_hook):
             if not np.any(cb):  # weightless rows change nothing
                 return np.zeros((len(cb), width))
             out = a.score_pass(TrainingData(Xb, yb[:, 0], cb[:, 0]), thetas, directions,
-                               batch_size=batch_size, loo=loo)
-            cb = cb[:, 0]
-            if loo is None:  # the block's mean weight -> the whole set's
-                return out * (cb.mean() / mean)
-            scores, newton, leverage = out
-            return np.column_stack([scores * (cb.mean() / mean), newton, leverage])
+                               batch_size=batch_size, chunk_hook=chunk_hook)
+            scores, extra = (out, None) if chunk_hook is None else out
+            scores = scores * (cb[:, 0].mean() / mean)  # the block's mean weight -> the set's
+            return scores if extra is None else np.column_stack([scores, extra])
 
-        import dask
-        shared = [dask.delayed(v, pure=True) for v in (thetas, directions, loo)]
+        shared = [dask.delayed(v, pure=True) for v in (thetas, directions, chunk_hook)]
         out = da.map_blocks(block, train.X, train.y[:, None], train.weight.blocks[:, None],
                             *shared, dtype=np.float64,
                             chunks=(train.X.chunks[0], (width,)))
-        if loo is None:
-            return out
-        return out[:, :n_members], out[:, n_members], out[:, n_members + 1]
+        return out if chunk_hook is None else (out[:, :n_members], out[:, n_members:])
 
 
 def _unless_weightless(fn):

@@ -4,49 +4,24 @@ Scores are ``score_i = <v, grad l(z_i; theta)>``; higher = more beneficial to
 the objective, negative = detrimental. A method calls the adapter for the
 direction's pieces and for the one streamed scoring pass.
 """
-from dataclasses import dataclass, field
 import numbers
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._base import ParamsObject, resolve
+from ._base import resolve
 from ._compat import Interval, StrOptions
+from ._method import _DAMPING, Context, Method, MethodOutput, _check_damping  # noqa: F401
+from ._newton_loo import NewtonLOO
 from ._solvers import conjugate_gradient, factorize, lissa, solve_factored
 from .samplers import SAMPLERS, Sampler
-
-
-@dataclass
-class Context:
-    """What a method needs: the adapter, the training rows and the objective terms."""
-
-    adapter: object
-    train: object
-    terms: object
-    batch_size: int
-    rng: np.random.Generator
-    progress: object = None
-
-
-@dataclass
-class MethodOutput:
-    scores: np.ndarray
-    member_scores: np.ndarray = None
-    damping: float = None
-    leverage: np.ndarray = None
-    extras: dict = field(default_factory=dict)
 
 
 def _single_pass(ctx, v):
     a = ctx.adapter
     return a.score_pass(ctx.train, [a.theta], [v], batch_size=ctx.batch_size,
                         progress=ctx.progress)[:, 0]
-
-
-class Method(ParamsObject):
-    def compute(self, ctx):  # pragma: no cover
-        raise NotImplementedError
 
 
 class IP(Method):
@@ -68,9 +43,6 @@ class IP(Method):
 
     def compute(self, ctx):
         return MethodOutput(_single_pass(ctx, ctx.adapter.objective_gradient(ctx.terms)))
-
-
-_DAMPING = [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})]
 
 
 class _HessianSolveMixin:
@@ -187,13 +159,6 @@ def _power_iteration(op, like, rng, n_iter=50):
         x = op(x)
         x = x / (x @ x) ** 0.5
     return float(x @ op(x))
-
-
-def _check_damping(damping):
-    if damping == "auto":
-        return
-    if not isinstance(damping, numbers.Real) or damping < 0:
-        raise ValueError(f"damping must be a non-negative number or 'auto', got {damping!r}.")
 
 
 class ExactHessian(_HessianSolveMixin, Method):
@@ -459,66 +424,6 @@ class IPEnsemble(Method):
             w = members.new_tensor(w)
         return MethodOutput((members * w).sum(axis=1), member_scores=members,
                             extras={"member_weights": weights / weights.sum()})
-
-
-class NewtonLOO(Method):
-    """Leave-one-out change of J from one exact Newton step (linear models).
-
-    ``score_i ~ J(theta_-i) - J(theta)``: the estimated change of the objective
-    when sample i is removed and the model refit, in J's own units (higher =
-    more beneficial, as everywhere). Each sample's step uses its leverage
-    ``h_i`` (Woodbury on its rank-one / rank-(K-1) Hessian) and, with
-    ``second_order=True``, the second-order terms: J's curvature and the
-    Newton step's own error (the training loss's third derivative along
-    ``H^-1 grad J``). The leverages come out of the same
-    streamed pass and are on the result as ``leverage`` (h -> 1: the model
-    cannot fit without the sample). The formulas are in the documentation's
-    methods page.
-
-    Parameters
-    ----------
-    damping : float or "auto", default=0.0
-        Added to the mean-form Hessian (0: the estimator's own objective).
-    second_order : bool, default=True
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from skinfluence import influence_scores
-    >>> from skinfluence.datasets import make_flipped_blobs
-    >>> d = make_flipped_blobs(random_state=0)
-    >>> model = LogisticRegression().fit(d.X_train, d.y_train)
-    >>> res = influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test,
-    ...                        method="newton_loo", return_result=True)
-    >>> bool((res.leverage > 0).all() and (res.leverage < 1).all())
-    True
-    """
-
-    shorthand = "newton_loo"
-    _parameter_constraints = {"damping": _DAMPING, "second_order": ["boolean"]}
-
-    def __init__(self, damping=0.0, second_order=True):
-        self.damping = damping
-        self.second_order = second_order
-
-    def compute(self, ctx):
-        from .models._newton import NewtonLOOPass
-
-        _check_damping(self.damping)
-        a = ctx.adapter
-        if not getattr(a, "supports_newton_loo", False):
-            raise TypeError(
-                "NewtonLOO needs the closed-form per-sample Hessian of a linear log-loss "
-                "model (LogisticRegression, SGDClassifier(loss='log_loss'))."
-            )
-        loo = NewtonLOOPass(a, ctx.train, ctx.terms, damping=self.damping,
-                            second_order=self.second_order, batch_size=ctx.batch_size)
-        classical, newton, leverage = a.score_pass(
-            ctx.train, [a.theta], [loo.c_total * loo.u], batch_size=ctx.batch_size, loo=loo,
-            progress=ctx.progress,
-        )
-        return MethodOutput(newton, damping=loo.damping, leverage=leverage,
-                            extras={"first_order_scores": classical[:, 0]})
 
 
 METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO)}

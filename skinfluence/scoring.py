@@ -16,7 +16,7 @@ from ._validation import (
 )
 from .methods import METHODS, Context
 from .models import make_adapter
-from .models.linear import blas_single_thread, warn_high_leverage
+from .models.linear import blas_single_thread
 from .objectives import OBJECTIVES
 
 
@@ -155,8 +155,6 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
         scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
     else:
         scores = _finite_scores(_to_numpy(out.scores))
-        if out.leverage is not None:
-            warn_high_leverage(_to_numpy(out.leverage))
     result = InfluenceResult(
         scores=scores, method=method, objective=objective, damping=out.damping,
         member_scores=None if out.member_scores is None else _to_numpy(out.member_scores),

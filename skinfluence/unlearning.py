@@ -37,7 +37,8 @@ import torch
 from ._base import resolve
 from ._solvers import factorize, solve_factored
 from ._validation import check_batch_size, check_device, check_sample_weight
-from .methods import Context, ExactHessian, SampledHessian, _check_damping
+from ._method import Context, _check_damping
+from .methods import ExactHessian, SampledHessian
 from .models import make_adapter
 from .models.base import ObjectiveTerms, TrainingData
 from .samplers import SAMPLERS

@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 import copy
 from dataclasses import replace
 import os
-import warnings
 
 import numpy as np
 from scipy.special import expit, log_expit, softmax, log_softmax
@@ -37,7 +36,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_feature_names, check_features, check_labels, is_sparse
-from .base import ATTACK_NORMS, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
+from .base import ATTACK_NORMS, Chunk, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
 
 SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
 
@@ -54,9 +53,6 @@ MAX_CHUNK_ROWS = 65536
 #: 512-row chunks as with 2,048-row ones (10 classes, d = 100: 1.76 s against 1.79 s
 #: at n = 10^5), and each worker thread holds a few chunk-sized temporaries.
 HESSIAN_CHUNK_ROWS = 512
-
-#: leverage above which a sample is reported as one the model cannot fit without
-LEVERAGE_WARN = 1.0 - 1e-8
 
 
 class LinearModelAdapter(ModelAdapter):
@@ -589,44 +585,44 @@ class LinearModelAdapter(ModelAdapter):
         return best
 
     # ------------------------------------------------------------------ scoring pass
-    def score_pass(self, train, thetas, directions, *, batch_size, loo=None, progress=None):
+    def score_pass(self, train, thetas, directions, *, batch_size, chunk_hook=None,
+                   progress=None):
         """All members' scores ``<v_k, w_i grad l_i(theta_k)>`` in one read of X.
 
         Parameters
         ----------
         thetas, directions : lists of flat vectors, one pair per member.
-        loo : NewtonLOOPass or None
-            When given (single member at the fitted theta), the same chunk
-            product also yields each sample's leverage and Newton-step score.
+        chunk_hook : callable or None
+            Extra per-chunk work (NewtonLOO's). It has ``directions`` (R, P),
+            whose logit products with each row come out of the same chunk
+            product, and ``n_columns``; ``chunk_hook(rows, chunk)`` gets a
+            :class:`~skinfluence.models.base.Chunk` for member 0 and returns
+            (rows, n_columns) values.
 
         Returns
         -------
-        scores : (n, n_members) array; with ``loo``, also (newton, leverage) arrays.
+        scores : (n, n_members) array; with ``chunk_hook``, also its (n, n_columns) array.
         """
         K, D, d = self.n_outputs, self.n_columns, self.n_features
         n_members = len(thetas)
         stacked = [t.reshape(K, D) for t in thetas] + [v.reshape(K, D) for v in directions]
-        if loo is not None:  # member 0's direction is ExactHessian's: loo reuses it
-            stacked += [loo.transform_block(k) for k in range(K)]
+        if chunk_hook is not None:  # class k's block of every hook direction, k by k
+            stacked += [chunk_hook.directions[:, k * D:(k + 1) * D] for k in range(K)]
         C = np.vstack(stacked)  # (rows, D): one matmul per chunk gives every column
-        # NewtonLOO's products are K * P wide: fewer rows keep them at ~32 MiB
+        # a hook's products can be K * P wide: fewer rows keep them at ~32 MiB
         step = min(batch_size, MAX_CHUNK_ROWS, max(64, 4 * AUTO_CHUNK_BYTES // (8 * len(C))))
         Cx = np.ascontiguousarray(C[:, :d].T)
         cb = C[:, d] if self.fit_intercept else None
         scores = np.empty((train.n, n_members))
-        newton = leverage = None
-        if loo is not None:
-            newton, leverage = np.empty(train.n), np.empty(train.n)
+        extra = None if chunk_hook is None else np.empty((train.n, chunk_hook.n_columns))
         with blas_single_thread():
-            self._score_chunks(train, max(1, step), (Cx, cb), (scores, newton, leverage), loo,
+            self._score_chunks(train, max(1, step), (Cx, cb), (scores, extra), chunk_hook,
                                progress)
-        if loo is not None:
-            return scores, newton, leverage
-        return scores
+        return scores if chunk_hook is None else (scores, extra)
 
-    def _score_chunks(self, train, step, coefs, out, loo, progress):
+    def _score_chunks(self, train, step, coefs, out, chunk_hook, progress):
         """The chunk loop of :meth:`score_pass`, filling ``out`` in place."""
-        (Cx, cb), (scores, newton, leverage) = coefs, out
+        (Cx, cb), (scores, extra) = coefs, out
         K, n_members = self.n_outputs, scores.shape[1]
         inv_mean = 1.0 / train.weight.mean()  # relative weights, chunk by chunk
         for start in range(0, train.n, step):
@@ -645,10 +641,11 @@ class LinearModelAdapter(ModelAdapter):
                 F = Z[:, m * K:(m + 1) * K]
                 G = Z[:, (n_members + m) * K:(n_members + m + 1) * K]
                 scores[start:stop, m] = w * self._residual_dot(F, G, y)
-            if loo is not None:
-                loo.chunk(self, Z[:, n_members * K:(n_members + 1) * K],
-                          Z[:, 2 * n_members * K:], Z[:, :K], self.targets(y),
-                          train.weight[start:stop], newton[start:stop], leverage[start:stop])
+            if chunk_hook is not None:
+                jvps = Z[:, 2 * n_members * K:].reshape(stop - start, K, -1)
+                chunk = Chunk(self, Z[:, :K], Z[:, n_members * K:(n_members + 1) * K], jvps, y,
+                              train.weight[start:stop])
+                extra[start:stop] = chunk_hook(slice(start, stop), chunk)
             if progress is not None:
                 progress.update(stop - start)
 
@@ -764,16 +761,3 @@ def _unsupported_message(estimator):
         f"scikit-learn {', '.join(SUPPORTED)}; torch.nn.Module (with a loss) and skorch "
         "NeuralNetClassifier / NeuralNetBinaryClassifier."
     )
-
-
-def warn_high_leverage(leverage):
-    n_bad = int(np.sum(leverage >= LEVERAGE_WARN))
-    if n_bad:
-        warnings.warn(
-            f"{n_bad} training sample(s) have leverage numerically 1: the model cannot fit "
-            "without them (no other sample constrains some direction of the parameters). "
-            "Their NewtonLOO scores use 1 - leverage clipped at 1e-8: finite and very large, "
-            "not reliable in size; inspect `leverage` on the result.",
-            RuntimeWarning,
-            stacklevel=3,
-        )

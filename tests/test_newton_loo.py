@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from skinfluence import NewtonLOO, Utility, influence_scores
 from skinfluence import _solvers
 from skinfluence.datasets import flip_labels
-from skinfluence.models._newton import NewtonLOOPass
+from skinfluence._newton_loo import NewtonLOOPass
 from skinfluence.models.linear import LinearModelAdapter
 from tests._reference import correlations, exact_logistic, loo_changes, loo_problem
 

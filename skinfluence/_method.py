@@ -1,0 +1,51 @@
+"""What every influence method shares: its input, its output and its base class.
+
+A method (:mod:`skinfluence.methods`, :mod:`skinfluence._newton_loo`) reads a
+:class:`Context` and returns a :class:`MethodOutput`; it decides the
+direction(s) ``v`` and calls the adapter's one streamed scoring pass.
+"""
+from dataclasses import dataclass, field
+import numbers
+
+import numpy as np
+
+from ._base import ParamsObject
+from ._compat import Interval, StrOptions
+
+
+@dataclass
+class Context:
+    """What a method needs: the adapter, the training rows and the objective terms."""
+
+    adapter: object
+    train: object
+    terms: object
+    batch_size: int
+    rng: np.random.Generator
+    progress: object = None
+
+
+@dataclass
+class MethodOutput:
+    scores: np.ndarray
+    member_scores: np.ndarray = None
+    damping: float = None
+    leverage: np.ndarray = None
+    extras: dict = field(default_factory=dict)
+
+
+class Method(ParamsObject):
+    """Base of the influence methods: ``compute(ctx)`` -> :class:`MethodOutput`."""
+
+    def compute(self, ctx):  # pragma: no cover
+        raise NotImplementedError
+
+
+_DAMPING = [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})]
+
+
+def _check_damping(damping):
+    if damping == "auto":
+        return
+    if not isinstance(damping, numbers.Real) or damping < 0:
+        raise ValueError(f"damping must be a non-negative number or 'auto', got {damping!r}.")
