@@ -1,32 +1,23 @@
 """Adapters: a fitted estimator -> a differentiable view of it.
 
-``make_adapter`` is the one dispatch point; adding a model family means adding
-one adapter module and one branch here. A fitted ``Pipeline`` is its last
-step's adapter behind its fitted transformers (``_pipeline.py``). Methods and objectives talk to an
-adapter only through this protocol (``LinearModelAdapter`` is the reference):
-
-- ``family`` (str), ``classes_``, ``n_params``, ``theta`` (flat parameter vector;
-  numpy for linear models, a torch tensor for networks);
-- ``training_data(X, y, sample_weight)`` -> object with ``.n``, ``.X``, ``.y``
-  (class indices), ``.weight`` (c_i) and ``.relative_weight``;
-- ``check_X(X, name)``, ``encode(y, name=, n=)``;
-- ``objective_value(terms, theta=None)``, ``objective_gradient(terms, theta=None)``
-  for :class:`ObjectiveTerms`; ``attack(X, y_idx, objective)``;
-- ``hessian(train, indices=None, sample_weights=None, batch_size=)`` (mean form,
-  P x P, numpy float64), ``hvp(train, vec, batch_size=, indices=None,
-  sample_weights=None)`` (returns the type of ``vec``), ``null_directions()``;
-- ``hessian_norms(train)`` and ``embedding(X)`` for the samplers;
-- ``perturbed_parameters(perturbation, level, rng)`` for IPEnsemble, and
-  optionally ``checkpoint_members(checkpoints)`` (networks: snapshots);
-- ``score_pass(train, thetas, directions, batch_size=, progress=)`` -> (n, M)
-  array or tensor: member m's scores ``<v_m, w_i grad l_i(theta_m)>``, one
-  streamed pass; directions may be numpy or tensors.
+``make_adapter`` is the one dispatch point. It asks a registry of
+``(predicate, factory)`` pairs, the most recently registered first; adding a
+model family means one new module holding a
+:class:`~skinfluence.models.base.ModelAdapter` subclass (the protocol, its
+shared data types and its capabilities are in :mod:`skinfluence.models.base`)
+and one :func:`register_adapter` call. Built in: scikit-learn's log-loss linear
+classifiers (:mod:`~skinfluence.models.linear`) and torch / skorch networks
+(:mod:`~skinfluence.models.torch`). A fitted ``Pipeline`` is its last step's
+adapter behind its fitted transformers (``_pipeline.py``), for any registered
+family.
 """
 import numpy as np
 
+from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
 
-__all__ = ["make_adapter", "LinearModelAdapter"]
+__all__ = ["make_adapter", "register_adapter", "unregister_adapter", "LinearModelAdapter",
+           "ModelAdapter"]
 
 
 def _is_torch_model(estimator):
@@ -59,34 +50,96 @@ def _check_finite_parameters(adapter, estimator):
         )
 
 
-def _make_adapter(estimator, *, device="auto", **options):
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
-    from sklearn.pipeline import Pipeline
+def _is_linear_model(estimator):
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-    if isinstance(estimator, Pipeline):
-        from ._pipeline import pipeline_adapter
+    return isinstance(estimator, (LogisticRegression, SGDClassifier))
 
-        return pipeline_adapter(estimator, make_adapter, device=device, **options)
+
+def _linear_adapter(estimator, *, device="auto", **options):
+    from sklearn.linear_model import LogisticRegressionCV
+
     if isinstance(estimator, LogisticRegressionCV):
         raise TypeError(
             "LogisticRegressionCV is not supported (its coef_ comes from a search over C, "
             f"not one training objective); supported: {', '.join(SUPPORTED)}, torch / skorch nets. "
             "Refit LogisticRegression(C=model.C_[0]) with the chosen C and score that."
         )
-    if isinstance(estimator, (LogisticRegression, SGDClassifier)):
-        if options:
-            raise TypeError(
-                f"Adapter options {sorted(options)} apply to torch models only; a "
-                f"{type(estimator).__name__} takes none."
-            )
-        if device not in ("auto", "cpu"):
-            raise ValueError(
-                f"device={device!r}: linear models are scored on the CPU in float64 "
-                "(one matrix product per chunk); use device='auto' or 'cpu'."
-            )
-        return LinearModelAdapter(estimator)
-    if _is_torch_model(estimator):
-        from .torch import make_torch_adapter
+    if options:
+        raise TypeError(
+            f"Adapter options {sorted(options)} apply to torch models only; a "
+            f"{type(estimator).__name__} takes none."
+        )
+    if device not in ("auto", "cpu"):
+        raise ValueError(
+            f"device={device!r}: linear models are scored on the CPU in float64 "
+            "(one matrix product per chunk); use device='auto' or 'cpu'."
+        )
+    return LinearModelAdapter(estimator)
 
-        return make_torch_adapter(estimator, device=device, **options)
+
+def _torch_adapter(estimator, *, device="auto", **options):
+    from .torch import make_torch_adapter
+
+    return make_torch_adapter(estimator, device=device, **options)
+
+
+#: (predicate, factory) pairs, the most recently registered first
+_REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter)]
+
+
+def register_adapter(predicate, factory):
+    """Score the estimators ``predicate`` accepts with the adapters ``factory`` builds.
+
+    Parameters
+    ----------
+    predicate : callable
+        ``predicate(estimator) -> bool``: whether this family applies.
+    factory : callable
+        ``factory(estimator, *, device, **options)`` -> a
+        :class:`~skinfluence.models.base.ModelAdapter` (options are
+        ``influence_scores``' extra keyword arguments).
+
+    Returns
+    -------
+    factory : the same callable (so this can decorate it).
+
+    Notes
+    -----
+    Registered families are asked before the built-in ones, the latest first.
+    Undo with :func:`unregister_adapter`.
+
+    Examples
+    --------
+    >>> from skinfluence.models import register_adapter, unregister_adapter
+    >>> def never(estimator):
+    ...     return False
+    >>> def factory(estimator, *, device="auto"):
+    ...     raise AssertionError("not reached")
+    >>> register_adapter(never, factory) is factory
+    True
+    >>> unregister_adapter(factory)
+    """
+    if not callable(predicate) or not callable(factory):
+        raise TypeError("register_adapter needs a callable predicate and a callable factory, "
+                        f"got {type(predicate).__name__} and {type(factory).__name__}.")
+    _REGISTRY.insert(0, (predicate, factory))
+    return factory
+
+
+def unregister_adapter(factory):
+    """Remove every registration of ``factory`` (a no-op if there is none)."""
+    _REGISTRY[:] = [entry for entry in _REGISTRY if entry[1] is not factory]
+
+
+def _make_adapter(estimator, *, device="auto", **options):
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        from ._pipeline import pipeline_adapter
+
+        return pipeline_adapter(estimator, make_adapter, device=device, **options)
+    for predicate, factory in list(_REGISTRY):
+        if predicate(estimator):
+            return factory(estimator, device=device, **options)
     raise TypeError(_unsupported_message(estimator))

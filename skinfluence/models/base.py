@@ -72,10 +72,13 @@ class ModelAdapter(ABC):
     - ``convex``: the training objective is convex, so an iterative solve needs
       no shift to make the Hessian positive definite;
     - ``supports_newton_loo``: outputs ``F = logits(theta, X)`` linear in the
-      features per output, with closed-form ``probabilities``, ``targets``,
-      ``curvature`` and ``curvature_derivative`` of the per-sample loss in
-      the logits, ``score_pass`` taking a ``chunk_hook`` (NewtonLOO, and
-      unlearning's Woodbury step, need these);
+      features (``n_outputs`` blocks of ``n_columns`` parameters, the last one
+      the intercept when ``fit_intercept``), with closed-form
+      ``probabilities(F)``, ``targets(y)``, ``curvature(P)`` and
+      ``curvature_derivative(P, dF)`` of the per-sample loss in the logits,
+      ``objective_hessian``, ``training_hessian_derivative`` and a
+      ``score_pass`` taking a ``chunk_hook`` (NewtonLOO, and unlearning's
+      Woodbury step, need these);
     - ``supports_dask``: ``training_data`` and every pass accept Dask rows
       through :class:`skinfluence._dask.DaskLinearAdapter`;
     - ``uses_numpy_blas``: the passes are many small numpy products, run
