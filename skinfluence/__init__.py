@@ -5,8 +5,8 @@ negative = detrimental.
 """
 from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
-from .scoring import influence_scores, InfluenceResult
-from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler
+from .influence import influence_scores, InfluenceResult
+from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler, influence_weights
 from .label_issues import find_label_issues
 
 __version__ = "0.1.0.dev0"
@@ -28,6 +28,7 @@ __all__ = [
     "InfluenceTrimmer",
     "InfluenceReweighter",
     "InfluenceRelabeler",
+    "influence_weights",
     "find_label_issues",
     "IP",
     "IPEnsemble",

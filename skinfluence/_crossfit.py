@@ -2,9 +2,10 @@
 
 ``score_training_rows`` is the one place the estimators get their scores from.
 It fits clones of the user's estimator (one per split, in parallel with
-``n_jobs``), calls :func:`influence_scores` and returns, for every training
-row, the mean of the scores it received (NaN when it received none), plus
-class probabilities: held out where the row was held out, else in-sample.
+``n_jobs``), scores them (:func:`~skinfluence.influence.score_validated`) and
+returns, for every training row, the mean of the scores it received (NaN
+when it received none), plus class probabilities: held out where the row was
+held out, else in-sample.
 
 Trusted validation rows. A held-out fold carries the same label noise as the
 training rows, and a validation loss on wrong labels rewards fitting wrong
@@ -24,7 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from ._compat import _check_method_params
-from .scoring import influence_scores
+from .influence import score_validated
 
 
 @dataclass
@@ -140,7 +141,7 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
     if len(y_v) == 0:
         return {**out, "skipped": "no validation row has a class the model knows"}
     sw = None if plan.sample_weight is None else plan.sample_weight[train]
-    out["scores"] = influence_scores(
+    out["scores"] = score_validated(
         model, X_train, plan.y[train], X_v, y_v, method=method, objective=objective,
         sensitive_features_val=s_v, sample_weight=sw, batch_size=batch_size,
         random_state=seed, verbose=verbose, **adapter_options,

@@ -68,8 +68,6 @@ class _Weights:
 class DaskTrainingData(TrainingData):
     """Training rows as Dask arrays (X, class indices y, weights c_i) chunked alike."""
 
-    checked_classes = True
-
     @property
     def n(self):
         return self.X.shape[0]

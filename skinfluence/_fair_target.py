@@ -37,7 +37,7 @@ from sklearn.base import clone
 from ._compat import _check_method_params
 from ._crossfit import _rows, _splits
 from .metrics import fairness_gap
-from .scoring import influence_scores
+from .influence import score_validated
 
 
 @dataclass
@@ -254,7 +254,7 @@ def _fold(ev, train, val, y_fit, weights, need_scores, seed):
     pred = np.asarray(model.predict(X_v))
     scores = None
     if need_scores:
-        scores = influence_scores(
+        scores = score_validated(
             model, X_train, y_fit[train], X_v, y_v, method=ev.method, objective=ev.objective,
             sensitive_features_val=s_v, sample_weight=sw, batch_size=ev.options["batch_size"],
             random_state=seed, **ev.options["adapter_options"])

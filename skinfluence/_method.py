@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ._base import ParamsObject
+from ._params import ParamsObject
 from ._compat import Interval, StrOptions
 
 

@@ -140,7 +140,7 @@ class NewtonLOOPass:
             self.T = E.T @ L_inv
         else:
             self.lam, self.T = None, L_inv
-        self._K, self._D = adapter.n_outputs, adapter.n_columns
+        self._K = adapter.n_outputs
 
     @property
     def directions(self):

@@ -8,7 +8,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import (
     check_array,
-    check_consistent_length,
     check_random_state,
     column_or_1d,
 )
@@ -138,13 +137,6 @@ def check_feature_names(estimator, X, name):
         f"{name}: the column names differ from those the estimator was fitted with "
         f"(missing: {missing}; unseen at fit time: {unseen})."
     )
-
-
-def check_xy(X, y, x_name, y_name, *, accept_sparse=True):
-    X = check_features(X, x_name, accept_sparse=accept_sparse)
-    y = check_labels(y, y_name, X.shape[0])
-    check_consistent_length(X, y)
-    return X, y
 
 
 def check_sample_weight(sample_weight, n_samples, name="sample_weight"):

@@ -39,7 +39,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import column_or_1d
 
 from ._compat import Interval, StrOptions
-from ._estimators_base import BaseInfluenceEstimator, subset_params
+from ._meta_estimator import BaseInfluenceEstimator, subset_params
 from ._fair_target import reach_target_gap
 from ._label_noise import find_issues
 from .objectives import Utility

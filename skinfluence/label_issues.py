@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 
-from ._base import resolve
+from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
 from ._label_noise import find_issues
 from ._validation import check_sample_weight

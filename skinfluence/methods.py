@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._base import resolve
+from ._params import resolve
 from ._compat import Interval, StrOptions
 from ._method import _DAMPING, Context, Method, MethodOutput, _check_damping  # noqa: F401
 from ._newton_loo import NewtonLOO

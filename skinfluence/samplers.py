@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
-from ._base import ParamsObject
+from ._params import ParamsObject
 from ._compat import Interval
 
 

@@ -34,7 +34,7 @@ import numbers
 import numpy as np
 import torch
 
-from ._base import resolve
+from ._params import resolve
 from ._solvers import factorize, solve_factored
 from ._validation import check_batch_size, check_device, check_sample_weight
 from ._method import Context, _check_damping

@@ -61,6 +61,10 @@ class PipelineAdapter:
     def training_data(self, X, y, sample_weight=None, *, name="X"):
         return self.inner.training_data(self.transform(X, name), y, sample_weight, name=name)
 
+    def checked_training_data(self, X, y, sample_weight=None, *, name="X"):
+        # the meta-estimator kept the raw input for the transformers: check their output
+        return self.training_data(X, y, sample_weight, name=name)
+
 
 def pipeline_adapter(pipeline, make_adapter, **kwargs):
     """The :class:`PipelineAdapter` of ``pipeline``, its last step's made by ``make_adapter``."""

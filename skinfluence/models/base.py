@@ -105,6 +105,15 @@ class ModelAdapter(ABC):
     def training_data(self, X, y, sample_weight=None, *, name="X"):
         """Validated rows -> :class:`TrainingData` (y as class indices, c_i as weight)."""
 
+    def checked_training_data(self, X, y, sample_weight=None, *, name="X"):
+        """:meth:`training_data` for rows a meta-estimator validated already.
+
+        ``validate_data`` made X a finite 2-D numeric array (or CSR matrix) and
+        sample_weight a valid vector; an adapter may skip its own checks
+        (the default validates again).
+        """
+        return self.training_data(X, y, sample_weight, name=name)
+
     @abstractmethod
     def check_X(self, X, name):
         """Validated rows the model can read (validation or attacked rows)."""

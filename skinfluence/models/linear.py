@@ -121,13 +121,20 @@ class LinearModelAdapter(ModelAdapter):
         l1_ratio = 0.0 if penalty == "l2" else float(est.l1_ratio)
         return "mean", float(est.alpha) * (1.0 - l1_ratio)
 
-    def training_data(self, X, y, sample_weight=None, *, name="X"):
+    def training_data(self, X, y, sample_weight=None, *, name="X", checked=False):
         """Validate training rows and attach each sample's objective multiplier c_i.
 
         float32 rows stay float32 (no whole copy): every pass over them
-        converts one chunk at a time to float64.
+        converts one chunk at a time to float64. ``checked=True``: a
+        meta-estimator's ``validate_data`` made X a finite numeric array or CSR
+        matrix already; only its width and dtype are looked at.
         """
-        X = self._check_rows(X, name)
+        if not checked:
+            X = self._check_rows(X, name)
+        else:
+            if X.dtype not in (np.float64, np.float32):
+                X = X.astype(np.float64)
+            X = self._check_width(X, name)
         y_idx = self.encode(y, name="y" if name == "X" else f"y for {name}", n=X.shape[0])
         weight = np.ones(X.shape[0]) if sample_weight is None else sample_weight.copy()
         cw = getattr(self.estimator, "class_weight", None)
@@ -143,6 +150,9 @@ class LinearModelAdapter(ModelAdapter):
             raise ValueError("sample_weight: every training sample has zero weight.")
         weight *= 1.0 / X.shape[0] if self._c == "mean" else self._c
         return TrainingData(X, y_idx, weight)
+
+    def checked_training_data(self, X, y, sample_weight=None, *, name="X"):
+        return self.training_data(X, y, sample_weight, name=name, checked=True)
 
     def auto_batch_size(self):
         """Rows per chunk for ``batch_size="auto"``: about 8 MiB of float64 rows."""
@@ -250,9 +260,6 @@ class LinearModelAdapter(ModelAdapter):
         Y = np.zeros((len(y_idx), self.n_outputs))
         Y[np.arange(len(y_idx)), y_idx] = 1.0
         return Y
-
-    def per_sample_loss(self, theta, X, y_idx):
-        return self.per_sample_loss_from_logits(self.logits(theta, X), y_idx)
 
     def predict_proba(self, X, theta=None):
         """Class probabilities (n, K) at ``theta`` (default: the fitted parameters)."""

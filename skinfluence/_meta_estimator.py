@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from ._base import resolve
+from ._params import resolve
 from ._compat import (
     HasMethods,
     Interval,

@@ -1,11 +1,11 @@
-"""The public entry point: ``influence_scores`` and its result object."""
+"""``influence_scores`` (the public entry point), its result, and the estimators' entry."""
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 import warnings
 
 import numpy as np
 
-from ._base import resolve
+from ._params import resolve
 from ._dask import DaskLinearAdapter, compute_if_dask, is_dask
 from ._validation import (
     check_batch_size,
@@ -14,7 +14,8 @@ from ._validation import (
     check_n_rows,
     check_sample_weight,
 )
-from .methods import METHODS, Context
+from ._method import Context
+from .methods import METHODS
 from .models import make_adapter
 from .models.linear import blas_single_thread
 from .objectives import OBJECTIVES
@@ -142,26 +143,51 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
     train = adapter.training_data(X, y, sample_weight)
     if not lazy and train.y.min() == train.y.max():  # class indices: O(n), no sort
         raise ValueError("y contains a single class; influence needs at least two.")
+    result = _score(adapter, train, X_val, y_val, sensitive_features_val, method, objective,
+                    batch_size, random_state, verbose, lazy)
+    return result if return_result else result.scores
+
+
+def score_validated(estimator, X, y, X_val, y_val, *, method, objective,
+                    sensitive_features_val=None, sample_weight=None, batch_size=4096,
+                    random_state=None, verbose=False, **adapter_options):
+    """The meta-estimators' :func:`influence_scores`: nothing resolved or validated twice.
+
+    ``method`` and ``objective`` are resolved instances; ``X``, ``y`` and
+    ``sample_weight`` come out of the estimator's ``validate_data`` (the
+    adapter skips its own checks of X where it can,
+    :meth:`~skinfluence.models.base.ModelAdapter.checked_training_data`), and
+    the estimator refused a single class. Returns the scores.
+    """
+    adapter = make_adapter(estimator, **adapter_options)
+    train = adapter.checked_training_data(X, y, sample_weight)
+    return _score(adapter, train, X_val, y_val, sensitive_features_val, method, objective,
+                  batch_size, random_state, verbose, lazy=False).scores
+
+
+def _score(adapter, train, X_val, y_val, s_val, method, objective, batch_size, random_state,
+           verbose, lazy):
+    """The objective's terms, the method's pass and the result, for validated rows."""
     if isinstance(batch_size, str) and batch_size == "auto":
         batch_size = getattr(adapter, "auto_batch_size", lambda: 4096)()
     batch_size = check_batch_size(batch_size, train.n)
-    terms = objective.terms(adapter, X_val, y_val, sensitive_features_val)
+    terms = objective.terms(adapter, X_val, y_val, s_val)
     rng = check_generator(random_state)
     ctx = Context(adapter, train, terms, batch_size, rng)
     with _progress(verbose, train.n) as bar, _blas_threads(adapter):
         ctx.progress = bar
         out = method.compute(ctx)
+    as_array = _keep if lazy else _to_numpy  # Dask arrays stay lazy
     if lazy:  # checked block by block when computed
         scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
     else:
         scores = _finite_scores(_to_numpy(out.scores))
-    result = InfluenceResult(
+    return InfluenceResult(
         scores=scores, method=method, objective=objective, damping=out.damping,
-        member_scores=None if out.member_scores is None else _to_numpy(out.member_scores),
-        leverage=None if out.leverage is None else _to_numpy(out.leverage),
+        member_scores=None if out.member_scores is None else as_array(out.member_scores),
+        leverage=None if out.leverage is None else as_array(out.leverage),
         objective_value=adapter.objective_value(terms), extras=out.extras,
     )
-    return result if return_result else result.scores
 
 
 def _blas_threads(adapter):
@@ -183,9 +209,11 @@ def _finite_scores(scores):
 
 
 def _to_numpy(a):
-    if is_dask(a):
-        return a
     return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def _keep(a):
+    return a
 
 
 def _progress(verbose, total):
