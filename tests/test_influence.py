@@ -128,3 +128,21 @@ def test_auto_batch_size_is_a_chunk_of_about_8_mib_and_changes_no_score(fitted):
                                                 method="newton_loo"), whole, rtol=1e-12)
     with pytest.raises(TypeError, match="batch_size"):
         influence_scores(model, X, y, X_val, y_val, batch_size="big")
+
+
+@pytest.mark.parametrize("kind", ["int64", "float32", "csr"])
+def test_estimator_path_skips_the_second_check_and_scores_the_same(kind):
+    # score_validated takes rows a meta-estimator validated; the adapter only
+    # converts their dtype, and the scores are influence_scores' on float64 rows
+    from skinfluence import ExactHessian, Utility
+    from skinfluence.influence import score_validated
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, (60, 3))
+    y = (X.sum(axis=1) + rng.integers(0, 3, 60) > 7).astype(int)
+    Xk = {"int64": X, "float32": X.astype(np.float32), "csr": sp.csr_matrix(X.astype(float))}[kind]
+    model = LogisticRegression().fit(X.astype(float), y)
+    got = score_validated(model, Xk, y, X[:20], y[:20], method=ExactHessian(),
+                          objective=Utility(), random_state=0)
+    want = influence_scores(model, X.astype(float), y, X[:20], y[:20], method="exact_hessian")
+    np.testing.assert_allclose(got, want, rtol=1e-6 if kind == "float32" else 1e-12)
