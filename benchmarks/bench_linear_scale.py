@@ -44,8 +44,10 @@ def floor_case(n_classes, dtype, n, d, repeats, exact=True):
     X_val, y_val = make(5_000, d, n_classes, seed=1)
     model = LogisticRegression(max_iter=300).fit(X[:20_000], y[:20_000])
     X = X.astype(dtype)
+    W = np.ascontiguousarray(model.coef_.T, dtype=dtype)
     calls = {
         "predict_proba": lambda: model.predict_proba(X),
+        "X @ W": lambda: X @ W,
         "IP": lambda: influence_scores(model, X, y, X_val, y_val, method="ip"),
     }
     if exact:
@@ -57,7 +59,7 @@ def floor_case(n_classes, dtype, n, d, repeats, exact=True):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    peaks = {k: peak_memory(fn) for k, fn in calls.items() if k != "predict_proba"}
+    peaks = {k: peak_memory(fn) for k, fn in calls.items() if k in ("IP", "ExactHessian")}
     return times, peaks, X.nbytes
 
 
@@ -66,23 +68,27 @@ def fmt(ts):
 
 
 def floor(args):
-    print(f"n = {args.n:,}, d = {args.d}, BLAS threads {args.threads}, "
+    from skinfluence.models.linear import n_workers
+    print(f"n = {args.n:,}, d = {args.d}, BLAS threads {args.threads}, Hessian-build "
+          f"threads {n_workers()}, "
           f"{args.repeats} interleaved repeats, load average before: {os.getloadavg()[0]:.2f}")
-    print("| case | predict_proba | IP | IP / predict_proba | ExactHessian | "
-          "peak IP / X | peak Exact / X |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | predict_proba | X @ W | IP | IP / predict_proba | IP / (X @ W) | "
+          "ExactHessian | peak IP / X | peak Exact / X |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n_classes in (2, 10):
         for dtype in ("float64", "float32"):
             times, peaks, size = floor_case(n_classes, dtype, args.n, args.d, args.repeats,
                                             exact=not args.no_exact)
             ratios = np.array(times["IP"]) / np.array(times["predict_proba"])
+            floor = np.array(times["IP"]) / np.array(times["X @ W"])
             exact = fmt(times["ExactHessian"]) if "ExactHessian" in times else "-"
             peak_exact = (f"{peaks['ExactHessian'] / 2**20:.0f} MiB = "
                           f"{peaks['ExactHessian'] / size:.3f}" if "ExactHessian" in peaks
                           else "-")
             print(f"| {n_classes} classes, {dtype} | {fmt(times['predict_proba'])} | "
-                  f"{fmt(times['IP'])} | {np.median(ratios):.2f} "
-                  f"({ratios.min():.2f}-{ratios.max():.2f}) | {exact} | "
+                  f"{fmt(times['X @ W'])} | {fmt(times['IP'])} | {np.median(ratios):.2f} "
+                  f"({ratios.min():.2f}-{ratios.max():.2f}) | {np.median(floor):.2f} | "
+                  f"{exact} | "
                   f"{peaks['IP'] / 2**20:.0f} MiB = {peaks['IP'] / size:.3f} | "
                   f"{peak_exact} |", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
@@ -114,6 +120,11 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-exact", action="store_true")
     parser.add_argument("--d1000", action="store_true")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads of the Hessian build (default: one per core)")
     args = parser.parse_args()
+    if args.workers:
+        import skinfluence.models.linear as linear
+        linear.n_workers = lambda: args.workers
     with threadpool_limits(args.threads):
         exact_at_d1000() if args.d1000 else floor(args)

@@ -92,11 +92,13 @@ def run(n, repeats, workers, folder):
         times, peak = measure(lambda: influence_scores(model, X, y, X_val, y_val,
                                                        method=method), repeats)
         rows.append((n, "memmap, in process", method, fmt(times), np.median(times), peak))
+    X = y = None  # the memmap's pages count in this process's RSS, which the workers watch
     frame = dd.read_parquet(os.path.join(folder, "parquet"))
     features = [c for c in frame.columns if c != "y"]
     for w in workers:
+        # workers are threads of this process: their memory limit would watch its RSS
         with LocalCluster(n_workers=w, threads_per_worker=1, processes=False,
-                          dashboard_address=None) as cluster, Client(cluster):
+                          dashboard_address=None, memory_limit=0) as cluster, Client(cluster):
             for method in METHODS:
                 def call():
                     scores = influence_scores(model, frame[features], frame["y"], X_val,

@@ -17,23 +17,35 @@ def add_null_curvature(H, null_directions):
     """
     if null_directions is None or null_directions.shape[1] == 0:
         return H
-    scale = max(np.trace(H) / H.shape[0], 1e-12)
-    out = np.array(H, dtype=np.float64)
+    return _null_curvature_into(np.array(H, dtype=np.float64), null_directions)
+
+
+def _null_curvature_into(out, null_directions):
+    """:func:`add_null_curvature` written into ``out`` itself."""
+    scale = max(np.trace(out) / out.shape[0], 1e-12)
     for u in null_directions.T:
         idx = np.flatnonzero(u)
         out[np.ix_(idx, idx)] += scale * np.outer(u[idx], u[idx])
     return out
 
 
-def factorize(H, damping="auto", null_directions=None):
+def factorize(H, damping="auto", null_directions=None, overwrite_h=False):
     """Cholesky factor of ``H + damping I`` (on the identifiable subspace).
 
     ``damping="auto"``: 0 when H is positive definite, else the smallest value
     that makes it so (``-lambda_min`` plus a relative margin). Returns
-    ``(factor, damping_used)``. Holds one P x P array besides the caller's H.
+    ``(factor, damping_used)``. Holds one P x P array besides the caller's H;
+    ``overwrite_h=True`` (H is a float64 array the caller no longer needs) lets
+    the null-direction curvature go into H itself.
     """
     given = np.asarray(H, dtype=np.float64)
-    H = add_null_curvature(given, null_directions)
+    in_place = overwrite_h and given is H and null_directions is not None \
+        and null_directions.shape[1] > 0
+    if in_place:  # H holds the curvature from here on: the fallback starts from it
+        H = _null_curvature_into(given, null_directions)
+        null_directions = None
+    else:
+        H = add_null_curvature(given, null_directions)
     if not np.all(np.isfinite(H)):
         raise ValueError(
             "The Hessian has NaN or infinite entries: the features are too large for float64 "

@@ -64,7 +64,8 @@ class _HessianSolveMixin:
         if solver == "auto":
             solver = "cholesky" if a.n_params <= self.max_cholesky_params else "cg"
         if solver == "cholesky":
-            factor, damping = factorize(hessian(), self.damping, a.null_directions())
+            factor, damping = factorize(hessian(), self.damping, a.null_directions(),
+                                        overwrite_h=True)
             # the factor is numpy float64; score_pass takes numpy directions on any device
             return solve_factored(factor, _numpy(grad)), damping, {}
         if self.damping != "auto":

@@ -396,10 +396,11 @@ class LinearModelAdapter(ModelAdapter):
         acc = _parallel_sum(accumulate, X.shape[0], step)
         if not triangle:
             return _finite_or_raise(acc.reshape(K * D, K * D), X)
-        full = acc + np.triu(acc, 1).transpose(0, 2, 1)
+        for block in acc:  # mirror each upper triangle in place
+            block += np.triu(block, 1).T
         H = np.zeros((K, D, K, D))
-        H[pk, :, pm, :] = full
-        H[pm, :, pk, :] = full
+        H[pk, :, pm, :] = acc
+        H[pm, :, pk, :] = acc
         if Kr < K:
             last = -H[:Kr, :, :Kr, :].sum(axis=2)  # (Kr, D, D): the blocks (k, K-1)
             H[:Kr, :, K - 1, :] = last
