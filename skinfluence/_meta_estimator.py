@@ -32,6 +32,7 @@ from ._compat import (
     _routing_enabled,
     routable_methods,
 )
+from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
 from ._validation import column_values
 from .methods import METHODS, Method
@@ -51,7 +52,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         "trusted": [StrOptions({"agree"}), None],
         "n_jobs": [numbers.Integral, None],
         "sensitive_feature": [str, numbers.Integral, None],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "adapter_options": [dict, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -106,6 +107,12 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _fit(self, X, y, sample_weight, sensitive_features, X_val, y_val,
              sensitive_features_val, scores, fit_params):
+        if is_dask(X) or is_dask(y):
+            raise TypeError(
+                f"{type(self).__name__} refits {type(self.estimator).__name__} on the rows it "
+                "keeps, so it needs X and y in memory; got a Dask collection. Score Dask data "
+                "with skinfluence.influence_scores (it streams the blocks), or pass X.compute()."
+            )
         method = resolve(self.method, METHODS, "method")
         objective = resolve(self.objective, OBJECTIVES, "objective")
         targeted = getattr(self, "target_gap", None) is not None

@@ -228,8 +228,9 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         Column of X (name for a DataFrame, or index) holding the sensitive
         attribute (two or more groups) for the fairness objectives; or pass
         ``fit(X, y, sensitive_features=s)``. The column stays a feature.
-    batch_size : int, default=4096
-        Training rows per chunk of the scoring pass (bounds memory).
+    batch_size : int or "auto", default="auto"
+        Training rows per chunk of the scoring pass (bounds memory); "auto":
+        about 8 MiB of rows, as :func:`~skinfluence.influence_scores` chooses.
     adapter_options : dict or None, default=None
         Passed to the model adapter, e.g. ``{"params": "last_layer"}`` for a
         skorch net (on 10-class digits, ExactHessian on the last layer
@@ -308,7 +309,7 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
 
     def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
                  threshold=None, target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5,
-                 trusted="agree", sensitive_feature=None, batch_size=4096, adapter_options=None,
+                 trusted="agree", sensitive_feature=None, batch_size="auto", adapter_options=None,
                  n_jobs=None, random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method
@@ -388,7 +389,7 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
         trusted held-out rows by default); unscored samples keep their
         labels. The refit always uses every sample.
     sensitive_feature : str, int or None, default=None
-    batch_size : int, default=4096
+    batch_size : int or "auto", default="auto"
     adapter_options : dict or None, default=None
         As for :class:`InfluenceTrimmer`.
     n_jobs : int or None, default=None
@@ -441,7 +442,7 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
 
     def __init__(self, estimator, *, method="ip", objective="utility", fraction=0.05,
                  threshold=None, target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5,
-                 trusted="agree", sensitive_feature=None, batch_size=4096, adapter_options=None,
+                 trusted="agree", sensitive_feature=None, batch_size="auto", adapter_options=None,
                  n_jobs=None, random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method
@@ -629,7 +630,7 @@ class InfluenceReweighter(_TargetGapMixin, BaseInfluenceEstimator):
         trusted held-out rows by default); unscored samples get the weight of
         an average score. The refit always uses every sample.
     sensitive_feature : str, int or None, default=None
-    batch_size : int, default=4096
+    batch_size : int or "auto", default="auto"
     adapter_options : dict or None, default=None
         As for :class:`InfluenceTrimmer`.
     n_jobs : int or None, default=None
@@ -681,7 +682,7 @@ class InfluenceReweighter(_TargetGapMixin, BaseInfluenceEstimator):
     def __init__(self, estimator, *, method="ip", objective="utility", clip=3.0,
                  temperature=1.0, scale=4.0, max_weight=2.0, sample_weight_name="sample_weight",
                  target_gap=None, gap_tolerance=0.01, max_rounds=8, cv=5, trusted="agree",
-                 sensitive_feature=None, batch_size=4096, adapter_options=None, n_jobs=None,
+                 sensitive_feature=None, batch_size="auto", adapter_options=None, n_jobs=None,
                  random_state=None, verbose=0):
         self.estimator = estimator
         self.method = method

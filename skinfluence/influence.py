@@ -149,7 +149,7 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
 
 
 def score_validated(estimator, X, y, X_val, y_val, *, method, objective,
-                    sensitive_features_val=None, sample_weight=None, batch_size=4096,
+                    sensitive_features_val=None, sample_weight=None, batch_size="auto",
                     random_state=None, verbose=False, **adapter_options):
     """The meta-estimators' :func:`influence_scores`: nothing resolved or validated twice.
 

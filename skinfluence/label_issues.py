@@ -22,7 +22,7 @@ __all__ = ["find_label_issues"]
 
 
 def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, trusted="agree",
-                      return_indices=False, sample_weight=None, batch_size=4096,
+                      return_indices=False, sample_weight=None, batch_size="auto",
                       adapter_options=None, n_jobs=None, random_state=None):
     """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
 
@@ -57,8 +57,8 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
         a boolean mask.
     sample_weight : array-like of shape (n_samples,), default=None
         Passed to the estimator's fit; rows of zero weight are never flagged.
-    batch_size : int, default=4096
-        Training rows per chunk of the scoring pass.
+    batch_size : int or "auto", default="auto"
+        Training rows per chunk of the scoring pass ("auto": about 8 MiB).
     adapter_options : dict or None, default=None
         Passed to the model adapter (e.g. ``{"params": "last_layer"}``).
     n_jobs : int or None, default=None

@@ -5,7 +5,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skinfluence import (AdversarialRobustness, DemographicParity, ExactHessian, IPEnsemble,
+from skinfluence import (AdversarialRobustness, DemographicParity, ExactHessian,
+                         InfluenceRelabeler, InfluenceReweighter, InfluenceTrimmer, IPEnsemble,
                          NewtonLOO, SampledHessian, Utility, influence_scores)
 
 da = pytest.importorskip("dask.array")
@@ -110,3 +111,14 @@ def test_unsupported_dask_input_is_refused_with_a_reason(client):
         influence_scores(model, Xd[:, :3], y, X_val, y_val)
     with pytest.raises(ValueError, match="300 rows"):
         influence_scores(model, Xd, y[:-1], X_val, y_val)
+
+
+@pytest.mark.parametrize("cls", [InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler])
+def test_estimators_refuse_dask_input_and_say_what_to_do(cls):
+    X, y, _, _ = _problem(2)
+    estimator = cls(LogisticRegression())
+    with pytest.raises(TypeError, match="needs X and y in memory.*influence_scores"):
+        estimator.fit(da.from_array(X, chunks=100), y)
+    with pytest.raises(TypeError, match="needs X and y in memory"):
+        estimator.fit(X, da.from_array(y, chunks=100))
+    assert not hasattr(estimator, "scores_")  # nothing computed

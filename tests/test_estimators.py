@@ -585,3 +585,13 @@ def test_adapter_options_reach_the_adapter():
     assert not np.allclose(full.scores_, last.scores_)
     with pytest.raises(TypeError, match="torch models only"):
         InfluenceTrimmer(LogisticRegression(), adapter_options={"params": "all"}).fit(X, y)
+
+
+def test_batch_size_changes_memory_not_scores(noisy_cancer):
+    X, y, _ = noisy_cancer
+    auto = InfluenceTrimmer(lr(), cv=3, random_state=0).fit(X, y)
+    assert auto.get_params()["batch_size"] == "auto"
+    small = InfluenceTrimmer(lr(), cv=3, batch_size=7, random_state=0).fit(X, y)
+    np.testing.assert_allclose(small.scores_, auto.scores_, rtol=1e-10, atol=1e-14)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        InfluenceTrimmer(lr(), batch_size="big").fit(X, y)
