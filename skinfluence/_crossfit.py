@@ -80,30 +80,34 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     classes = np.unique(plan.y[active])
     filter_rows = trusted == "agree" and getattr(objective, "label_loss", True)
     splits = list(_splits(plan, np.flatnonzero(active), cv, seed))
+    # rows no split holds out get in-sample probabilities (one hold-out, explicit X_val)
+    held_out = np.zeros(n, dtype=bool)
+    for _, val in splits:
+        if val is not None:
+            held_out[val] = True
     seeds = np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=len(splits))
     options = dict(batch_size=batch_size, adapter_options=adapter_options or {},
                    verbose=verbose > 1)
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_score_split)(estimator, plan, train, val, classes, method, objective,
-                              filter_rows, int(s), **options)
+                              filter_rows, int(s), ~held_out[train], **options)
         for (train, val), s in zip(splits, seeds)
     )
     folds = list(_progress(jobs, len(splits), verbose))
     total, count, fitted = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     proba = np.full((n, len(classes)), np.nan)
-    held_out = np.zeros(n, dtype=bool)
     for k, ((train, val), fold) in enumerate(zip(splits, folds)):
         if fold.get("proba_val") is not None:
-            proba[val], held_out[val] = fold["proba_val"], True
+            proba[val] = fold["proba_val"]
         if fold.get("scores") is None:
             _log(log, f"split {k + 1}: {fold['skipped']}; not scored")
             continue
         total[train] += fold["scores"]
         count[train] += 1
-        fitted[train] += classes[np.argmax(np.nan_to_num(fold["proba_train"], nan=-1.0),
-                                           axis=1)] == plan.y[train]
-        unset = ~held_out[train] & np.isnan(proba[train, 0])
-        proba[train[unset]] = fold["proba_train"][unset]
+        fitted[train] += fold["fits_train"]
+        in_sample = train[~held_out[train]]
+        unset = np.isnan(proba[in_sample, 0])  # the first model that trained on the row
+        proba[in_sample[unset]] = fold["proba_in_sample"][unset]
         _log(log, f"split {k + 1}: scored {len(train)} training rows against "
                   f"{fold['n_val']} validation rows")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -113,8 +117,12 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
 
 
 def _score_split(estimator, plan, train, val, classes, method, objective, filter_rows, seed,
-                 *, batch_size, adapter_options, verbose):
-    """Fit one clone on ``train`` and score those rows; a dict of what came out."""
+                 in_sample, *, batch_size, adapter_options, verbose):
+    """Fit one clone on ``train`` and score those rows; a dict of what came out.
+
+    ``in_sample`` marks the training rows no split holds out: their class
+    probabilities come back too (the others' come from the model holding them out).
+    """
     params = _check_method_params(plan.X, plan.fit_params, train)
     X_train = _rows(plan.X, train)
     if np.unique(plan.y[train]).size < 2:  # most classifiers refuse to fit a single class
@@ -128,11 +136,9 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
         X_v, y_v = _rows(plan.X, val), plan.y[val]
         s_v = None if plan.sensitive is None else plan.sensitive[val]
         out["proba_val"] = _proba(model, X_v, fold_classes, classes)
-    if len(fold_classes) < 2:
-        return {**out, "skipped": "the training part has a single class"}
     keep = np.isin(y_v, fold_classes)  # a class missing from this training part
     if filter_rows and val is not None and not np.isnan(out["proba_val"]).any():
-        agree = classes[np.argmax(np.nan_to_num(out["proba_val"], nan=-1.0), axis=1)] == y_v
+        agree = classes[np.argmax(out["proba_val"], axis=1)] == y_v
         if (keep & agree).any():
             keep &= agree
     if not keep.all():
@@ -146,7 +152,10 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
         sensitive_features_val=s_v, sample_weight=sw, batch_size=batch_size,
         random_state=seed, verbose=verbose, **adapter_options,
     )
-    out["proba_train"] = _proba(model, X_train, fold_classes, classes)
+    # which training labels the model fits (the memorisation check), as predict computes it
+    out["fits_train"] = np.asarray(model.predict(X_train)) == plan.y[train]
+    out["proba_in_sample"] = _proba(model, _rows(X_train, np.flatnonzero(in_sample)),
+                                    fold_classes, classes)
     out["n_val"] = len(y_v)
     return out
 
@@ -154,7 +163,7 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
 def _proba(model, X, fold_classes, classes):
     """Class probabilities in the columns of ``classes`` (NaN without predict_proba)."""
     P = np.full((X.shape[0], len(classes)), np.nan)
-    if hasattr(model, "predict_proba"):
+    if hasattr(model, "predict_proba") and X.shape[0]:
         P[:, :] = 0.0
         P[:, np.searchsorted(classes, fold_classes)] = model.predict_proba(X)
     return P
