@@ -5,6 +5,8 @@ message that names the file or column and says what to do; the command line
 prints it and exits with status 2.
 """
 import os
+import tempfile
+import warnings
 
 import numpy as np
 
@@ -35,7 +37,11 @@ def _pandas():
 
 
 def read_table(path, what="input file"):
-    """Read a CSV or Parquet file into a DataFrame with at least one row."""
+    """Read a CSV or Parquet file into a DataFrame with at least one row.
+
+    Every failure to read (a corrupt or truncated file, a wrong encoding, a
+    duplicated column name) is a :class:`TableError`.
+    """
     pd = _pandas()
     if not os.path.exists(path):
         raise TableError(f"{what} {path!r} does not exist.")
@@ -44,33 +50,95 @@ def read_table(path, what="input file"):
     kind = _kind(path, what)
     try:
         if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            # pandas would fail on duplicate names deep inside pyarrow: check the schema first
+            _check_unique_names(pq.read_schema(path).names, path, what)
             frame = pd.read_parquet(path)
         else:
+            # pandas renames a repeated header ("a", "a.1"): read the header row as it is
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _check_unique_names(list(header.iloc[0]), path, what)
             frame = pd.read_csv(path)
+    except TableError:
+        raise
     except pd.errors.EmptyDataError:
         raise TableError(f"{what} {path!r} is empty.") from None
     except ImportError as exc:
         raise TableError(f"reading Parquet needs pyarrow: pip install pyarrow ({exc}).") from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise TableError(f"{what} {path!r} could not be read as {kind}: {exc}") from None
+    except Exception as exc:  # corrupt, truncated, mis-encoded: whatever the reader raised
+        raise TableError(f"{what} {path!r} could not be read as {kind} "
+                         f"({type(exc).__name__}: {exc}).") from None
     if frame.shape[0] == 0:
         raise TableError(f"{what} {path!r} has a header but no rows.")
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
 
-def write_table(frame, path):
-    """Write a DataFrame as CSV or Parquet, chosen by the file name."""
+def _check_unique_names(names, path, what):
+    names = [str(n) for n in names]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TableError(f"{what} {path!r} has repeated column names: "
+                         f"{', '.join(map(repr, repeated))}; rename them so that each column "
+                         "has its own name.")
+
+
+def check_output(path, inputs=(), overwrite=False):
+    """Refuse an output path that is one of ``inputs``, a folder, or (unless ``overwrite``)
+    an existing file; return its kind ("csv" or "parquet")."""
     kind = _kind(path, "output file")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise TableError(f"output file {path!r}: folder {folder!r} does not exist.")
     if os.path.isdir(path):
         raise TableError(f"output file {path!r} is a folder.")
-    if kind == "parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    if os.path.exists(path):
+        for source in inputs:
+            if source is not None and os.path.exists(source) and os.path.samefile(path, source):
+                raise TableError(f"output file {path!r} is the input file {source!r}; write the "
+                                 "result to another file (the input is never overwritten).")
+        if not overwrite:
+            raise TableError(f"output file {path!r} exists; pass --overwrite to replace it, or "
+                             "choose another name.")
+    return kind
+
+
+def write_table(frame, path, inputs=(), overwrite=False):
+    """Write a DataFrame as CSV or Parquet (chosen by the name), atomically.
+
+    The table goes to a temporary file in the same folder, which then replaces
+    ``path`` in one step: an interrupted write (an error, Ctrl-C, SIGTERM
+    turned into an exception) leaves any previous file at ``path`` as it was
+    and no temporary file behind.
+    """
+    kind = check_output(path, inputs, overwrite)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                               suffix=".partial")
+    os.close(fd)
+    try:
+        if kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            # the temporary name hides the extension: say the compression explicitly
+            compression = "gzip" if str(path).lower().endswith(".gz") else None
+            frame.to_csv(tmp, index=False, compression=compression)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _file_mode(path):
+    """The permissions a plain write would give: the old file's, else 0o666 less the umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def check_column(frame, column, option, path):
@@ -95,59 +163,124 @@ def target_values(frame, target, path):
     return y.to_numpy()
 
 
-def split_columns(X, path):
-    """(numeric, categorical) column names; raise for anything that cannot be encoded."""
+#: strategies of ``--impute`` for the numeric columns (text columns take the most frequent value)
+IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+
+
+def drop_missing(frame, columns, path):
+    """(frame without the rows that miss a value in ``columns``, number of rows dropped)."""
+    keep = frame[list(columns)].notna().all(axis=1).to_numpy()
+    if not keep.any():
+        raise TableError(f"every row of {path!r} misses a value in some column; --dropna would "
+                         "leave nothing (--drop the emptiest columns, or --impute).")
+    return frame.loc[keep], int((~keep).sum())
+
+
+def split_columns(X, path, impute=None):
+    """(numeric, categorical) column names; raise for anything that cannot be encoded.
+
+    Missing values are refused unless ``impute`` names a strategy; a column with
+    no value at all is refused either way.
+    """
     pd = _pandas()
     if X.shape[1] == 0:
         raise TableError(f"{path!r} has no feature column besides the target.")
-    with_nan = {c: int(n) for c, n in X.isna().sum().items() if n}
-    if with_nan:
+    counts = X.isna().sum()
+    empty = [c for c, n in counts.items() if n == len(X)]
+    if empty:
+        raise TableError(f"column(s) {', '.join(map(repr, empty))} of {path!r} hold no value; "
+                         "leave them out with --drop.")
+    with_nan = {c: int(n) for c, n in counts.items() if n}
+    if with_nan and impute is None:
         listed = ", ".join(f"{c!r} ({n})" for c, n in list(with_nan.items())[:10])
-        raise TableError(f"missing values in {path!r}, column (rows): {listed}; fill or drop "
-                         "them first (influence needs complete rows).")
+        raise TableError(f"missing values in {path!r}, column (rows): {listed}; fill them with "
+                         "--impute {mean,median,most_frequent}, leave those rows out with "
+                         "--dropna, or leave the columns out with --drop.")
     numeric, categorical = [], []
     for col in X.columns:
         s = X[col]
         if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
                                              and not pd.api.types.is_complex_dtype(s)):
-            if not np.all(np.isfinite(s.to_numpy(dtype=np.float64))):
+            values = s.dropna().to_numpy(dtype=np.float64)
+            if not np.all(np.isfinite(values)):
                 raise TableError(f"column {col!r} of {path!r} holds infinite values.")
             numeric.append(col)
         elif isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s) \
                 or s.dtype == object:
-            bad = s.map(lambda v: not isinstance(v, (str, bool, int, float, np.generic)))
+            present = s.dropna()
+            bad = present.map(lambda v: not isinstance(v, (str, bool, int, float, np.generic)))
             if bad.any():
-                example = s[bad].iloc[0]
+                example = present[bad].iloc[0]
                 raise TableError(f"column {col!r} of {path!r} holds values that cannot be "
                                  f"encoded (e.g. {type(example).__name__} {example!r}).")
             categorical.append(col)
         else:
             raise TableError(f"column {col!r} of {path!r} has type {s.dtype}, which cannot be "
-                             "encoded; convert it to numbers or categories, or drop it.")
+                             "encoded; convert it to numbers or categories, or --drop it.")
     return numeric, categorical
 
 
-def make_encoder(numeric, categorical):
-    """Standardise the numeric columns, one-hot encode the categorical ones (dense)."""
+#: a text column with more distinct values than this share of the rows (and more than
+#: ``MIN_IDENTIFIER_VALUES``) reads as an identifier or free text: one-hot encoding it
+#: would give the model one column per row and teach it nothing
+IDENTIFIER_SHARE = 0.5
+MIN_IDENTIFIER_VALUES = 20
+
+
+def identifier_columns(X, categorical):
+    """The text columns that look like identifiers or free text (almost one value per row)."""
+    limit = max(MIN_IDENTIFIER_VALUES, IDENTIFIER_SHARE * len(X))
+    return [c for c in categorical if X[c].nunique(dropna=True) > limit]
+
+
+def make_encoder(numeric, categorical, impute=None):
+    """Standardise the numeric columns, one-hot encode the categorical ones.
+
+    The one-hot columns are sparse, so a column with many categories costs
+    memory in proportion to the rows, not rows x categories; the encoded
+    matrix is sparse when most of it is zeros (``ColumnTransformer``'s rule).
+    With ``impute``, missing numbers take the column's mean, median or most
+    frequent value, and missing categories the most frequent one.
+    """
     from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    return ColumnTransformer([
-        ("numeric", StandardScaler(), numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-         categorical),
-    ], verbose_feature_names_out=False)
+    numbers = StandardScaler()
+    categories = OneHotEncoder(handle_unknown="ignore", sparse_output=True)
+    if impute is not None:
+        numbers = make_pipeline(SimpleImputer(strategy=impute), numbers)
+        categories = make_pipeline(SimpleImputer(strategy="most_frequent"), categories)
+    return ColumnTransformer([("numeric", numbers, numeric),
+                              ("categorical", categories, categorical)],
+                             verbose_feature_names_out=False)
 
 
-def prepare_features(frame, target, path):
-    """(X, numeric, categorical): every column but the target, categories as strings.
+def prepare_features(frame, target, path, drop=(), impute=None, identifiers=None):
+    """(X, numeric, categorical, identifiers): the feature columns, categories as strings.
 
-    Mixed-type categories (``"a"`` and ``3`` in one column) become strings, so
-    the encoder sees one type per column.
+    ``drop`` names columns left out of the features. Text columns that look
+    like identifiers are left out with a warning; pass ``identifiers`` (the
+    list found on the training file) to leave out the same ones elsewhere.
+    Mixed-type categories (``"a"`` and ``3`` in one column) become strings,
+    so the encoder sees one type per column; missing values stay missing.
     """
-    X = frame.drop(columns=[target])
-    numeric, categorical = split_columns(X, path)
-    X = X.copy()
+    pd = _pandas()
+    X = frame.drop(columns=[target, *drop])
+    numeric, categorical = split_columns(X, path, impute)
+    if identifiers is None:
+        identifiers = identifier_columns(X, categorical)
+        if identifiers:
+            warnings.warn(
+                f"left out of the features: text column(s) {', '.join(map(repr, identifiers))} "
+                f"of {path!r} hold a different value in almost every row (identifiers or free "
+                "text); --drop them to silence this.", UserWarning, stacklevel=2)
+    categorical = [c for c in categorical if c not in identifiers]
+    X = X[numeric + categorical].copy()
+    if not X.shape[1]:
+        raise TableError(f"{path!r} has no usable feature column besides the target "
+                         f"(identifier-like columns left out: {', '.join(identifiers)}).")
     for col in categorical:
-        X[col] = X[col].astype(str)
-    return X, numeric, categorical
+        X[col] = X[col].map(lambda v: np.nan if pd.isna(v) else str(v)).astype(object)
+    return X, numeric, categorical, identifiers

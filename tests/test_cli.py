@@ -1,13 +1,18 @@
 """The command line: the demo, and score / clean on CSV and Parquet files, end to end."""
+import contextlib
 import csv
+import gzip
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import skinfluence
 from skinfluence.cli import demo, main
@@ -237,3 +242,288 @@ def test_demo_output_must_be_a_folder(tmp_path):
     target.write_text("x")
     rc, _, stderr = run_cli("demo", "--output", target, cwd=tmp_path)
     assert rc == 2 and "is a file" in stderr and "Traceback" not in stderr
+
+
+# ---------------------------------------------------------------------- never lose a file
+def cli(*args):
+    """``main(ARGS)`` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in args])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def small_csv(table, tmp_path):
+    frame, _, _ = table
+    path = tmp_path / "data.csv"
+    frame.iloc[:120].to_csv(path, index=False)
+    return path
+
+
+def _leftovers(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_the_input_is_never_the_output(small_csv, tmp_path, through_link):
+    before = small_csv.read_bytes()
+    source = small_csv
+    if through_link:
+        source = tmp_path / "link.csv"
+        source.symlink_to(small_csv)
+    for extra in ((), ("--overwrite",)):
+        rc, _, err = cli("clean", source, "--target", "label", "--action", "trim",
+                         "--fraction", 0.1, "-o", small_csv, *extra)
+        assert rc == 2 and "is the input file" in err
+    rc, _, err = cli("score", small_csv, "--target", "label", "--validation", source,
+                     "-o", source, "--overwrite")
+    assert rc == 2 and "is the input file" in err
+    assert small_csv.read_bytes() == before and not _leftovers(tmp_path)
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(small_csv, tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("previous result\n")
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", out)
+    assert rc == 2 and "--overwrite" in err and out.read_text() == "previous result\n"
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", out, "--overwrite")
+    assert rc == 0, err
+    assert len(pd.read_csv(out)) == 120 and not _leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_an_interrupted_write_keeps_the_previous_file(small_csv, tmp_path, monkeypatch, suffix):
+    """Ctrl-C in the middle of writing: the old output stays whole, no partial file is left."""
+    out = tmp_path / f"out{suffix}"
+    assert cli("score", small_csv, "--target", "label", "-o", out)[0] == 0
+    before = out.read_bytes()
+    method = "to_parquet" if suffix == ".parquet" else "to_csv"
+    real = getattr(pd.DataFrame, method)
+
+    def write_half_then_interrupt(frame, path, *args, **kwargs):
+        real(frame.iloc[: len(frame) // 2], path, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, method, write_half_then_interrupt)
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", out, "--overwrite")
+    assert rc == 130 and "was not written" in err
+    assert out.read_bytes() == before and not _leftovers(tmp_path)
+
+
+@pytest.mark.slow  # a process of its own, killed while it writes
+def test_sigterm_while_writing_keeps_the_previous_file(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400_000  # large enough that writing takes a good fraction of a second
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+    frame["label"] = np.where(frame.x1 + rng.normal(size=n) > 0, "yes", "no")
+    src = tmp_path / "big.parquet"
+    frame.to_parquet(src)
+    out = tmp_path / "scores.csv"
+    out.write_text("previous result\n")
+    proc = subprocess.Popen([sys.executable, "-m", "skinfluence", "score", str(src), "--target",
+                             "label", "--cv", "2", "-o", str(out), "--overwrite"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not _leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert _leftovers(tmp_path), "the write finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "was not written" in err
+    assert out.read_text() == "previous result\n" and not _leftovers(tmp_path)
+
+
+# ---------------------------------------------------------------------- real tables
+def test_an_identifier_column_is_left_out_so_memory_grows_with_n_not_n_squared():
+    from skinfluence._tabular import make_encoder, prepare_features
+
+    widths = {}
+    for n in (200, 2000):
+        rng = np.random.default_rng(n)
+        frame = pd.DataFrame({"id": [f"row-{i}" for i in range(n)], "x": rng.normal(size=n),
+                              "city": rng.choice(["a", "b", "c"], n),
+                              "label": rng.choice(["yes", "no"], n)})
+        with pytest.warns(UserWarning, match="'id'.*identifiers or free text"):
+            X, numeric, categorical, ids = prepare_features(frame, "label", "t.csv")
+        assert ids == ["id"] and numeric == ["x"] and categorical == ["city"]
+        encoded = make_encoder(numeric, categorical).fit_transform(X)
+        widths[n] = encoded.shape[1]
+        assert encoded.shape[0] == n
+    assert widths == {200: 4, 2000: 4}  # x + three cities, whatever n
+
+
+def test_a_many_valued_column_is_one_hot_encoded_sparsely():
+    from skinfluence._tabular import make_encoder, prepare_features
+
+    rng = np.random.default_rng(0)
+    n = 3000  # 400 postcodes: many categories, not an identifier
+    frame = pd.DataFrame({"x": rng.normal(size=n), "zip": rng.integers(0, 400, n).astype(str),
+                          "label": rng.choice(["yes", "no"], n)})
+    X, numeric, categorical, ids = prepare_features(frame, "label", "t.csv")
+    assert ids == [] and categorical == ["zip"]
+    encoded = make_encoder(numeric, categorical).fit_transform(X)
+    assert sp.issparse(encoded) and encoded.shape == (n, 1 + frame.zip.nunique())
+    assert encoded.nnz == 2 * n  # one number and one category per row
+
+
+def _scores(path, *args):
+    out = path.parent / f"scores-{len(list(path.parent.iterdir()))}.csv"
+    rc, _, err = cli("score", path, "--target", "label", "--cv", 3, "-o", out, *args)
+    assert rc == 0, err
+    return pd.read_csv(out)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent"])
+def test_impute_fills_missing_values_as_filling_them_by_hand_does(table, tmp_path, strategy):
+    frame, _, _ = table
+    holes = frame.copy()
+    holes.loc[::7, "x1"] = np.nan
+    holes.loc[3::11, "colour"] = np.nan
+    holes.to_csv(tmp_path / "holes.csv", index=False)
+    filled = holes.copy()
+    fill = {"mean": holes.x1.mean(), "median": holes.x1.median(),
+            "most_frequent": holes.x1.mode().iloc[0]}[strategy]
+    filled["x1"] = filled.x1.fillna(fill)
+    filled["colour"] = filled.colour.fillna(holes.colour.mode().iloc[0])
+    filled.to_csv(tmp_path / "filled.csv", index=False)
+    rc, _, err = cli("score", tmp_path / "holes.csv", "--target", "label", "-o",
+                     tmp_path / "x.csv")
+    assert rc == 2 and "--impute" in err and "--dropna" in err
+    got = _scores(tmp_path / "holes.csv", "--impute", strategy)
+    ref = _scores(tmp_path / "filled.csv")
+    np.testing.assert_allclose(got.influence_score, ref.influence_score, rtol=1e-6, atol=1e-12)
+    assert got.x1.isna().sum() == len(range(0, len(frame), 7))  # the output keeps the holes
+
+
+def test_dropna_and_drop_equal_removing_the_rows_and_columns_by_hand(table, tmp_path):
+    frame, _, _ = table
+    holes = frame.copy()
+    holes.loc[::9, "x2"] = np.nan
+    holes.loc[5, "label"] = np.nan
+    holes.to_csv(tmp_path / "holes.csv", index=False)
+    complete = holes.dropna()
+    complete.to_csv(tmp_path / "complete.csv", index=False)
+    got = _scores(tmp_path / "holes.csv", "--dropna")
+    ref = _scores(tmp_path / "complete.csv")
+    assert len(got) == len(complete) == len(frame) - len(range(0, len(frame), 9)) - 1
+    np.testing.assert_allclose(got.influence_score, ref.influence_score, rtol=1e-6, atol=1e-12)
+    # --drop leaves a column out of the features but keeps it in the output
+    frame.drop(columns=["group"]).to_csv(tmp_path / "nogroup.csv", index=False)
+    frame.to_csv(tmp_path / "full.csv", index=False)
+    got = _scores(tmp_path / "full.csv", "--drop", "group")
+    ref = _scores(tmp_path / "nogroup.csv")
+    assert "group" in got.columns
+    np.testing.assert_allclose(got.influence_score, ref.influence_score, rtol=1e-6, atol=1e-12)
+
+
+def _truncated_gzip_csv():
+    rows = np.random.default_rng(0).normal(size=(2000, 2))
+    text = "x,label\n" + "".join(f"{a},{b > 0}\n" for a, b in rows)
+    whole = gzip.compress(text.encode())
+    return whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize("case, write, args, message", [
+    ("repeated csv header", lambda p: p.write_text("x,x,label\n1,2,a\n3,4,b\n"), (),
+     "repeated column names: 'x'"),
+    ("repeated target header", lambda p: p.write_text("label,x,label\n1,2,a\n3,4,b\n"), (),
+     "repeated column names: 'label'"),
+    ("truncated csv.gz", lambda p: p.write_bytes(_truncated_gzip_csv()), (),
+     "could not be read as csv"),
+    ("binary csv", lambda p: p.write_bytes(bytes(range(256)) * 4), (), "could not be read"),
+    ("own score column", lambda p: pd.DataFrame({"x": range(20), "influence_score": 1.0,
+                                                 "label": [0, 1] * 10}).to_csv(p, index=False),
+     (), "already has a column 'influence_score'"),
+    ("two rows", lambda p: p.write_text("x,label\n1,a\n2,b\n"), (),
+     "needs at least 5 rows of each class"),
+    ("drop the target", lambda p: p.write_text("x,label\n1,a\n2,b\n"), ("--drop", "label"),
+     "is the --target column"),
+    ("drop a missing column", lambda p: p.write_text("x,label\n1,a\n2,b\n"), ("--drop", "y"),
+     "--drop 'y' is not a column"),
+    ("an empty column", lambda p: p.write_text("x,e,label\n" + "1,,a\n2,,b\n" * 10),
+     ("--impute", "mean"), "hold no value"),
+    ("target gap without fairness", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
+     ("--target-gap", "0.05"), "needs --objective"),
+    ("gap out of range", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
+     ("--target-gap", "2"), "expected a number in (0, 1)"),
+    ("weight cap not positive", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
+     ("--max-weight", "0"), "expected a number > 0"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_tables_exit_2_with_a_message(tmp_path, case, write, args, message, capsys):
+    name = "data.csv.gz" if "gz" in case else "data.csv"
+    write(tmp_path / name)
+    command = ("score",)
+    if "weight" in case or "gap" in case:
+        command = ("clean", "--action", "reweight" if "weight" in case else "trim")
+    argv = [command[0], str(tmp_path / name), "--target", "label", *command[1:], *args,
+            "-o", str(tmp_path / "out.csv")]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse refuses the value itself
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err, (case, err)
+    assert "Traceback" not in err and not (tmp_path / "out.csv").exists()
+
+
+def test_parquet_with_repeated_names_is_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([[1, 2], [3, 4], ["a", "b"]], names=["x", "x", "label"]),
+                   tmp_path / "d.parquet")
+    rc, _, err = cli("score", tmp_path / "d.parquet", "--target", "label", "-o",
+                     tmp_path / "o.csv")
+    assert rc == 2 and "repeated column names: 'x'" in err
+
+
+@pytest.mark.parametrize("action, column", [("reweight", "sample_weight"),
+                                            ("relabel", "relabeled")])
+def test_a_column_the_output_adds_is_never_overwritten(small_csv, tmp_path, action, column):
+    frame = pd.read_csv(small_csv).assign(**{column: 7})
+    frame.to_csv(tmp_path / "mine.csv", index=False)
+    rc, _, err = cli("clean", tmp_path / "mine.csv", "--target", "label", "--action", action,
+                     "-o", tmp_path / "out.csv")
+    assert rc == 2 and f"already has a column {column!r}" in err
+
+
+# ---------------------------------------------------------------------- the estimators' knobs
+@pytest.mark.parametrize("cap", [2.0, 5.0])
+def test_reweight_weight_cap_and_temperature(small_csv, tmp_path, cap):
+    args = ("--target", "label", "--cv", 3)
+    scores = _scores(small_csv)["influence_score"].to_numpy()
+    for temperature in (1.0, 4.0):
+        out = tmp_path / f"w-{cap}-{temperature}.csv"
+        rc, stdout, err = cli("clean", small_csv, *args, "--action", "reweight", "--max-weight",
+                              cap, "--temperature", temperature, "-o", out)
+        assert rc == 0, err
+        w = pd.read_csv(out)["sample_weight"].to_numpy()
+        # the documented rule, written out: standardise, clip at 3, softmax / T, n * 4 * w, cap
+        z = np.clip((scores - scores.mean()) / scores.std(), -3, 3) / temperature
+        ref = np.minimum(len(z) * 4 * np.exp(z) / np.exp(z).sum(), cap)
+        np.testing.assert_allclose(w, ref, rtol=1e-6)
+        assert w.max() <= cap and f"at --max-weight {cap:g}" in stdout
+
+
+def test_target_gap_several_groups_and_equalized_odds(table, tmp_path):
+    frame, _, _ = table
+    frame = frame.assign(group=np.where(frame.x2 > 0.5, "c", frame.group))  # three groups
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    fair = ("--target", "label", "--sensitive", "group", "--cv", 3)
+    for objective in ("demographic_parity", "equalized_odds"):
+        rc, stdout, err = cli("clean", tmp_path / "d.csv", *fair, "--objective", objective,
+                              "--action", "trim", "--target-gap", 0.05, "-o",
+                              tmp_path / f"{objective}.csv")
+        assert rc == 0, err
+        assert "cross-fitted gap" in stdout and "(asked 0.05)" in stdout
+        kept = pd.read_csv(tmp_path / f"{objective}.csv")
+        assert 0 < len(frame) - len(kept) < len(frame) // 2
+
+
+def test_clean_defaults_to_fraction_auto(small_csv, tmp_path):
+    rc, stdout, err = cli("clean", small_csv, "--target", "label", "--action", "trim",
+                          "-o", tmp_path / "o.csv")
+    assert rc == 0, err
+    assert "estimated share of wrong labels" in stdout
