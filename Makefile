@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint doc bench clean
+.PHONY: demo test lint doc dist sdist-check ci clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,31 @@ doc: $(DOC_STAMP)
 
 lint: $(STAMP)
 	$(PY) -m flake8 skinfluence tests examples benchmarks
+
+# The wheel and the sdist, built in isolation and checked (metadata, README rendering).
+DIST_STAMP := $(VENV)/.installed-dist
+$(DIST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,dist]"
+	touch $(DIST_STAMP)
+
+dist: $(DIST_STAMP)
+	rm -rf dist
+	$(PY) -m build --sdist --wheel --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
+# The sdist on its own: a fresh venv installs it and its test suite runs green.
+SDIST_DIR := build/sdist-check
+sdist-check: dist
+	rm -rf $(SDIST_DIR) && mkdir -p $(SDIST_DIR)
+	$(PYTHON) -m venv $(SDIST_DIR)/venv
+	$(SDIST_DIR)/venv/bin/python -m pip install --quiet --upgrade pip
+	$(SDIST_DIR)/venv/bin/python -m pip install --quiet torch==2.13.0
+	$(SDIST_DIR)/venv/bin/python -m pip install --quiet "$$(ls dist/*.tar.gz)[dev]"
+	tar -xzf dist/*.tar.gz -C $(SDIST_DIR)
+	cd $(SDIST_DIR)/skinfluence-*/ && ../venv/bin/python -m pytest -q -p no:cacheprovider
+
+# What CI runs: the tests, the linter, the documentation (-W), the packages.
+ci: test lint doc dist sdist-check
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache doc/_build doc/auto_examples doc/api/generated

@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # a local MathJax copy: formulas render without a network
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -58,9 +59,16 @@ def _skip_routing_setters(app, what, name, obj, skip, options):
 
 
 def _quote_fitted_attributes(app, what, name, obj, options, lines):
-    # "(n_features_in_,)" in a shape reads as a link target in reST: quote it
+    # "of shape (n_features_in_,)" reads as a link target in reST: quote the fitted
+    # attribute inside shape specifications only (not in code, not in attribute names)
+    def quote(match):
+        inner = re.sub(r"(?<![`\w.])([a-z][a-z0-9_]*[a-z0-9]_)(?![`\w])", r"``\1``",
+                       match.group(1))
+        return f"shape ({inner})"
+
     for i, line in enumerate(lines):
-        lines[i] = re.sub(r"(?<![`\w])([a-z][a-z0-9_]*[a-z0-9]_)(?=[,)])", r"``\1``", line)
+        if not line.lstrip().startswith((">>>", "...")):
+            lines[i] = re.sub(r"shape \(([^)]*)\)", quote, line)
 
 
 def setup(app):

@@ -35,6 +35,12 @@ def demo(output=None, out=None):
     """The demo: label cleaning, fairness and robustness on bundled real data (``_demo``)."""
     from ._demo import run_demo
 
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise TableError("the demo reads the bundled UCI Adult table, which needs pandas: "
+                         "pip install 'skinfluence[pandas]'.") from None
+
     return run_demo(output, out=out)
 
 

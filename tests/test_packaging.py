@@ -39,3 +39,29 @@ def test_the_blocker_really_blocks_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "blocked" in out.stderr
+
+
+def _blocking(*names):
+    return textwrap.dedent(f"""
+        import importlib.abc, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in {names!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)")
+
+        sys.meta_path.insert(0, Block())
+    """)
+
+
+def test_the_command_line_without_pandas_says_what_to_install(tmp_path):
+    code = _blocking("pandas") + textwrap.dedent("""
+        from skinfluence.cli import main
+        sys.exit(main(sys.argv[1:]))
+    """)
+    for args in (["demo"], ["score", "data.csv", "--target", "y", "-o", "out.csv"]):
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        assert "pip install 'skinfluence[pandas]'" in out.stderr
+        assert "Traceback" not in out.stderr
