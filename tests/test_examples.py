@@ -4,10 +4,13 @@ Each example ends with a ``headline`` dict of the numbers its text and plot
 claim; the checks below hold those claims with a margin. An example added
 without a check here fails ``test_every_example_is_checked``.
 """
+import contextlib
 import pathlib
 import runpy
 
 import pytest
+
+from tests._margins import TRAIN_SEED, record_statistic
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -39,10 +42,18 @@ def _robustness(h):
 
 
 def _skorch(h):
+    for key in ("noisy_accuracy", "ip_accuracy", "checkpoint_accuracy", "ip_flipped_share",
+                "checkpoint_flipped_share"):
+        record_statistic(f"skorch_example.{key}", h[key])
+    # Measured over 10 training seeds x OMP_NUM_THREADS 1 and 2 (bench_test_margins.py),
+    # min / mean: accuracy gain over the noisy net, IP -0.006 / +0.034, checkpoints
+    # -0.006 / +0.069; flipped share of the dropped rows (base rate 0.3), IP 0.673 / 0.728,
+    # checkpoints 0.739 / 0.819; checkpoints' share minus IP's +0.062 / +0.091.
+    # Trimming never costs more than a point; how much it gains depends on the run.
     for name in ("ip", "checkpoint"):
-        assert h[f"{name}_accuracy"] >= h["noisy_accuracy"] + 0.05
-        assert h[f"{name}_flipped_share"] >= 0.75
-    assert h["checkpoint_flipped_share"] >= h["ip_flipped_share"]
+        assert h[f"{name}_accuracy"] >= h["noisy_accuracy"] - 0.02
+        assert h[f"{name}_flipped_share"] >= 0.6
+    assert h["checkpoint_flipped_share"] >= h["ip_flipped_share"] + 0.02
 
 
 CHECKS = {
@@ -57,13 +68,34 @@ def test_every_example_is_checked():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CHECKS)
 
 
+@contextlib.contextmanager
+def _torch_seeds_shifted(offset):
+    """Shift every ``torch.manual_seed`` an example calls by ``offset`` (0: unchanged).
+
+    Lets the margins script train the example's networks from other seeds
+    without the example knowing about it.
+    """
+    if offset == 0:
+        yield
+        return
+    import torch
+
+    original = torch.manual_seed
+    torch.manual_seed = lambda seed: original(seed + offset)
+    try:
+        yield
+    finally:
+        torch.manual_seed = original
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_example_runs_and_shows_its_headline(name, capsys):
     if name == "plot_skorch_trimming.py":
         pytest.importorskip("skorch")
     try:
-        namespace = runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+        with _torch_seeds_shifted(TRAIN_SEED):
+            namespace = runpy.run_path(str(EXAMPLES / name), run_name="__main__")
         assert plt.get_fignums(), f"{name} drew no figure"
     finally:
         plt.close("all")

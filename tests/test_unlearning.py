@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from skinfluence import ExactHessian, IP, SampledHessian, Utility, unlearn
 from skinfluence._newton_loo import NewtonLOOPass
 from skinfluence.models.linear import LinearModelAdapter
+from tests._margins import TRAIN_SEED, record_statistic
 from tests._reference import exact_logistic
 
 
@@ -283,7 +284,7 @@ def test_torch_newton_step_is_the_mean_form_newton_step(device):
 
 def test_params_last_layer_moves_only_the_last_layer():
     X, y = _problem(3)
-    torch.manual_seed(0)
+    torch.manual_seed(TRAIN_SEED)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     Xt = torch.as_tensor(X, dtype=torch.float32)
     opt = torch.optim.Adam(net.parameters(), lr=0.05, weight_decay=1e-3)
@@ -300,15 +301,18 @@ def test_params_last_layer_moves_only_the_last_layer():
     with torch.no_grad():
         assert (last(Xt).argmax(1) == 2).sum() == 0  # class 2 forgotten
         kept = torch.as_tensor(y != 2)
+        forgotten = (last(Xt).argmax(1) == 2).sum()
         agree = (last(Xt).argmax(1) == net(Xt).argmax(1))[kept].float().mean()
-    assert agree > 0.9
+    record_statistic("unlearn_torch.forgotten_rows", forgotten)
+    record_statistic("unlearn_torch.agreement", agree)
+    assert agree > 0.9  # measured over 10 seeds x 1 and 2 threads: 0.962 to 1.000
 
 
 def test_skorch_net_copy_with_updated_parameters():
     skorch = pytest.importorskip("skorch")
     X, y = _problem(3)
     X = X.astype(np.float32)
-    torch.manual_seed(0)
+    torch.manual_seed(TRAIN_SEED)
     net = skorch.NeuralNetClassifier(
         torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)),
         criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
@@ -319,7 +323,13 @@ def test_skorch_net_copy_with_updated_parameters():
     np.testing.assert_allclose(same.predict_proba(X), before, atol=1e-6)
     forgot = unlearn(net, X, y, y == 0, params="last_layer", n_steps=3)
     assert type(forgot) is type(net) and forgot.module_ is not net.module_
-    assert np.mean(net.predict(X) == 0) > 0.3 and np.mean(forgot.predict(X) == 0) < 0.05
+    record_statistic("unlearn_skorch.share_predicted_0_before", np.mean(net.predict(X) == 0))
+    record_statistic("unlearn_skorch.share_predicted_0_after", np.mean(forgot.predict(X) == 0))
+    record_statistic("unlearn_skorch.agreement",
+                     np.mean(forgot.predict(X)[y != 0] == net.predict(X)[y != 0]))
+    # measured over 10 seeds x 1 and 2 threads: share predicted 0 before 0.333-0.350 (a third
+    # of the rows are class 0), after 0.000; agreement on the other classes 0.951-0.963
+    assert np.mean(net.predict(X) == 0) > 0.25 and np.mean(forgot.predict(X) == 0) < 0.05
     assert np.mean(forgot.predict(X)[y != 0] == net.predict(X)[y != 0]) > 0.9
     np.testing.assert_array_equal(net.predict_proba(X), before)
 
