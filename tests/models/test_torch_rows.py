@@ -90,3 +90,39 @@ def test_datasets_without_random_access_or_pairs_are_refused(problem):
             return torch.tensor(X[i])
     with pytest.raises(TypeError, match=r"\(x, y\) pair"):
         influence_scores(pair, Bare(), y, Xv, yv)
+
+
+class _Miscounted(Dataset):
+    """``n_items`` (x, y) items, but ``__len__`` says ``length``."""
+
+    def __init__(self, X, y, n_items, length):
+        self.X, self.y, self.n_items, self.length = X, y, n_items, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        if i >= self.n_items:
+            raise IndexError(i)
+        return torch.tensor(self.X[i]), int(self.y[i])
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+@pytest.mark.parametrize("n_items, length, match", [
+    (240, 200, r"__len__ is 200 but dataset\[200\] returns an item"),
+    (200, 240, r"dataset\[239\] raised IndexError .* though the dataset's __len__ is 240"),
+    (0, 0, r"the dataset is empty \(its __len__ is 0\)"),
+])
+def test_a_dataset_whose_len_is_not_its_item_count_is_refused(problem, wrap, n_items, length,
+                                                              match):
+    pair, X, y, Xv, yv = problem
+    source = _Miscounted(X, y, n_items, length)
+    source = DataLoader(source, batch_size=16) if wrap else source
+    for labels in (None, y[:length]):
+        with pytest.raises(ValueError, match=match):
+            influence_scores(pair, source, labels, Xv, yv)
+    if n_items:  # counted right, the same items give the in-memory scores
+        ok = _Miscounted(X, y, n_items, n_items)
+        np.testing.assert_allclose(influence_scores(pair, ok, None, Xv, yv),
+                                   influence_scores(pair, X[:n_items], y[:n_items], Xv, yv),
+                                   rtol=1e-6, atol=1e-9)
