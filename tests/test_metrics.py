@@ -343,3 +343,37 @@ def test_fairness_report_with_string_labels_and_missing_groups(positive, negativ
                                                        sensitive_features=s_float)):
         with pytest.raises(ValueError, match="sensitive_features contains NaN or infinity"):
             call()
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.5])
+def test_robust_accuracy_counts_ties_and_unknown_labels_as_errors(epsilon):
+    """By hand: w = 1, b = 0; a row at margin exactly epsilon |w| is not robustly correct,
+    and a label the model cannot predict never is (as sklearn's accuracy of predict)."""
+    model = LogisticRegression().fit([[-1.0], [1.0]], [0, 1])
+    model.coef_, model.intercept_ = np.array([[1.0]]), np.array([0.0])
+    X = np.array([[epsilon], [epsilon + 0.1], [-epsilon - 0.1], [3.0], [-3.0]])
+    y = np.array([1, 1, 0, 2, 1])  # a tie, two robust rows, an unknown label, a wrong one
+    assert robust_accuracy(model, X, y, epsilon=epsilon) == pytest.approx(2 / 5)
+    if epsilon == 0:
+        from sklearn.metrics import accuracy_score
+        assert robust_accuracy(model, X[1:], y[1:], epsilon=0.0) == pytest.approx(
+            accuracy_score(y[1:], model.predict(X[1:])))
+
+
+def test_robust_accuracy_scorer_passes_its_steps_to_the_attack():
+    """On a non-linear net 1 PGD step (FGSM) and 10 steps find different attacks."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    X = np.random.RandomState(0).normal(size=(300, 2)).astype(np.float32)
+    with torch.no_grad():
+        module[0].weight.mul_(3.0)  # curved enough for the steps to matter
+        y = module(torch.from_numpy(X)).argmax(1).numpy()  # clean accuracy 1
+    pair = (module, torch.nn.CrossEntropyLoss())
+    by_steps = {k: robust_accuracy(pair, X, y, epsilon=0.6, steps=k) for k in (1, 10, 20)}
+    assert by_steps[1] != by_steps[10]  # seen: 0.673 and 0.617 (no training: a fixed init)
+    for k in (1, 10):
+        assert robust_accuracy_scorer(epsilon=0.6, steps=k)(pair, X, y) == by_steps[k]
+        assert robustness_scoring(epsilon=0.6, steps=k)["robust_accuracy"](pair, X, y) == \
+            by_steps[k]
+    assert robust_accuracy_scorer(epsilon=0.6)(pair, X, y) == by_steps[20]  # the default
