@@ -197,7 +197,9 @@ def test_rounds_never_act_on_more_than_half_of_a_class():
                                target_gap=0.01, gap_tolerance=0.005, max_rounds=12,
                                random_state=0).fit(X, y, sensitive_features=s)
     trimmed = ~est.support_
-    assert trimmed.sum() > 0.2 * len(y)  # deep enough for the bound to matter
+    # deep enough for the bound to matter: over data / random_state seeds 0-9, with 1 and 2
+    # threads, the search trimmed 49.8-50.0% of the rows (at the bound in every class)
+    assert trimmed.sum() > 0.2 * len(y)
     for c in (0, 1):
         assert trimmed[y == c].sum() <= (y == c).sum() // 2
 
