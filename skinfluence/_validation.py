@@ -285,15 +285,20 @@ def _largest(dtype):
 
 
 def _max_abs(X, step=65536):
-    """Largest |entry| of a 2-D array, sparse matrix, tensor or row source (0 if none)."""
+    """Largest finite |entry| of a 2-D array, sparse matrix, tensor or row source."""
     if sp.issparse(X):
-        return float(np.abs(X.data).max()) if X.nnz else 0.0
+        return _finite_max_abs(X.data)
     largest = 0.0
     for start in range(0, X.shape[0], step):
         chunk = X[start:start + step]
         if hasattr(chunk, "detach"):
             chunk = chunk.detach().cpu().numpy()
-        chunk = np.asarray(chunk)
-        if chunk.size and chunk.dtype.kind == "f":
-            largest = max(largest, float(np.abs(chunk).max()))
+        largest = max(largest, _finite_max_abs(np.asarray(chunk)))
     return largest
+
+
+def _finite_max_abs(values):
+    """Largest finite |value| (NaN / inf have their own error, raised where they are met)."""
+    if not values.size or values.dtype.kind != "f":
+        return 0.0
+    return float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
