@@ -25,6 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from ._compat import _check_method_params
+from ._validation import check_cv_split, check_trusted
 from .influence import score_validated
 
 
@@ -75,6 +76,7 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     seed : int
         Seeds the folds and each split's stochastic method.
     """
+    check_trusted(trusted)
     n = plan.y.shape[0]
     active = np.ones(n, dtype=bool) if plan.sample_weight is None else plan.sample_weight > 0
     classes = np.unique(plan.y[active])
@@ -203,5 +205,9 @@ def _splits(plan, act_idx, cv, seed):
             splitter = KFold(k, shuffle=True, random_state=seed)
     else:
         splitter = check_cv(cv, y_act, classifier=True)
-    for train, test in splitter.split(_rows(plan.X, act_idx), y_act):
-        yield act_idx[np.asarray(train)], act_idx[np.asarray(test)]
+    k = -1
+    for k, (train, test) in enumerate(splitter.split(_rows(plan.X, act_idx), y_act)):
+        train, test = check_cv_split(train, test, len(act_idx), k)
+        yield act_idx[train], act_idx[test]
+    if k < 0:
+        raise ValueError(f"cv={cv!r} gave no (train, test) split; give at least one.")

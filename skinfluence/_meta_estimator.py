@@ -34,7 +34,7 @@ from ._compat import (
 )
 from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
-from ._validation import column_values
+from ._validation import check_groups, column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
 
@@ -204,7 +204,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def _sensitive(self, X, values, objective, x_name, arg_name):
         """The sensitive attribute of the rows of X: the argument, else a column of X."""
         if values is not None:
-            return column_or_1d(np.asarray(values), warn=True)
+            return check_groups(values, arg_name)
         col = self.sensitive_feature
         if col is None and getattr(objective, "needs_sensitive", False):
             col = objective.sensitive_feature
@@ -214,7 +214,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 f"sensitive_feature= (a column of {x_name}, by name or index) or pass "
                 f"fit(..., {arg_name}=s)."
             )
-        return column_values(X, col, x_name)
+        return check_groups(column_values(X, col, x_name),
+                            f"the sensitive feature {col!r} of {x_name}")
 
     def _explicit_validation(self, plan, X_val, y_val, s_val, objective, needs_s):
         if X_val is None or y_val is None:

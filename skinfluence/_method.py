@@ -45,7 +45,11 @@ _DAMPING = [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})
 
 
 def _check_damping(damping):
-    if damping == "auto":
+    """``damping``: "auto" or a finite number >= 0 (NaN fails ``< 0``: tested as finite)."""
+    if isinstance(damping, str) and damping == "auto":
         return
-    if not isinstance(damping, numbers.Real) or damping < 0:
-        raise ValueError(f"damping must be a non-negative number or 'auto', got {damping!r}.")
+    if isinstance(damping, (bool, np.bool_)) or not isinstance(damping, numbers.Real) \
+            or not np.isfinite(damping) or damping < 0:
+        raise ValueError(
+            f"damping must be a finite number >= 0 or 'auto', got {damping!r}."
+        )

@@ -67,19 +67,92 @@ def check_labels(y, name, n_samples):
     return y
 
 
-def check_sortable_labels(y, name):
+def check_sortable_labels(y, name, what="labels", each="class"):
     """Object labels must be present and comparable (all numbers or all strings)."""
-    missing = [v is None or (isinstance(v, float) and v != v) for v in y]
+    missing = [_is_missing(v) for v in y]
     if any(missing):
-        raise ValueError(f"{name} contains missing labels (None or NaN) at "
-                         f"{int(np.sum(missing))} rows; every row needs a class.")
+        raise ValueError(f"{name} contains missing {what} (None or NaN) at "
+                         f"{int(np.sum(missing))} rows; every row needs a {each}.")
     kinds = {"str" if isinstance(v, str) else "number" if isinstance(v, numbers.Number)
              else type(v).__name__ for v in y}
     if len(kinds) > 1:
         raise TypeError(
-            f"{name} mixes label types {sorted(kinds)}; labels must be all numbers or all "
-            "strings, so that the classes can be sorted."
+            f"{name} mixes {what[:-1]} types {sorted(kinds)}; {what} must be all numbers or "
+            f"all strings, so that they can be sorted."
         )
+
+
+def _is_missing(v):
+    return v is None or (isinstance(v, numbers.Real) and v != v)
+
+
+def check_groups(s, name, n_samples=None):
+    """A 1-D sensitive attribute: one group per row, none missing, all sortable.
+
+    NaN / None are refused rather than dropped or kept as a group of their
+    own: a row of unknown group would silently change every group's rate.
+    """
+    s = column_or_1d(np.asarray(s), warn=True)
+    if n_samples is not None and len(s) != n_samples:
+        raise ValueError(f"{name} has {len(s)} values, expected {n_samples} (one per row).")
+    if s.dtype.kind == "O":
+        check_sortable_labels(s, name, what="groups", each="group")
+    elif s.dtype.kind in "fc" and not np.all(np.isfinite(s)):
+        raise ValueError(f"{name} contains NaN or infinity; every row needs a group.")
+    return s
+
+
+def check_binary_pos_label(pos_label, labels, name="pos_label"):
+    """``pos_label`` must be one of ``labels`` unless a single label of its kind is present.
+
+    Labels of another kind (strings with the default ``pos_label=1``) would
+    make every rate 0 silently.
+    """
+    labels = np.unique(np.concatenate([np.asarray(v).ravel() for v in labels]))
+    if np.isin(pos_label, labels).item():
+        return
+    kind_of = _label_kind
+    if len(labels) >= 2 or (len(labels) == 1 and kind_of(labels[0]) != kind_of(pos_label)):
+        raise ValueError(
+            f"{name}={pos_label!r} is not one of the labels {labels.tolist()[:10]}; pass "
+            f"{name}= the positive label."
+        )
+
+
+def _label_kind(v):
+    return "str" if isinstance(v, (str, np.str_)) else "number" if isinstance(
+        v, (numbers.Number, np.number, np.bool_)) else type(v).__name__
+
+
+def check_trusted(trusted):
+    """``trusted`` of the cross-fitting: "agree" or None, nothing else taken as None."""
+    if trusted is None or (isinstance(trusted, str) and trusted == "agree"):
+        return trusted
+    raise ValueError(f"trusted must be 'agree' or None, got {trusted!r}.")
+
+
+def check_cv_split(train, test, n_rows, k):
+    """One user-given (train, test) split of ``n_rows`` rows, as integer index arrays."""
+    out = []
+    for part, idx in (("training", train), ("test", test)):
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            if idx.shape != (n_rows,):
+                raise ValueError(f"cv split {k}: its {part} mask has shape {idx.shape}, "
+                                 f"expected ({n_rows},).")
+            idx = np.flatnonzero(idx)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise ValueError(f"cv split {k}: the {part} part must be 1-D integer row indices, "
+                             f"got dtype {idx.dtype} and shape {idx.shape}.")
+        if idx.size and (idx.min() < 0 or idx.max() >= n_rows):
+            raise ValueError(
+                f"cv split {k}: the {part} indices run from {idx.min()} to {idx.max()}, but "
+                f"there are {n_rows} rows to split (indices 0 to {n_rows - 1})."
+            )
+        out.append(idx.astype(np.intp))
+    if out[0].size == 0:
+        raise ValueError(f"cv split {k} has no training rows.")
+    return out
 
 
 def check_n_rows(X, name):
@@ -139,7 +212,8 @@ def check_feature_names(estimator, X, name):
     )
 
 
-def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
+def check_sample_weight(sample_weight, n_samples, name="sample_weight", *, positive_sum=False):
+    """Finite, non-negative weights of length ``n_samples`` (None stays None)."""
     if sample_weight is None:
         return None
     w = column_or_1d(np.asarray(sample_weight, dtype=np.float64), warn=False)
@@ -147,6 +221,9 @@ def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
         raise ValueError(f"{name} has length {len(w)}, expected {n_samples}.")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{name} must be finite and non-negative.")
+    if positive_sum and n_samples and not w.sum() > 0:
+        raise ValueError(f"{name} is zero everywhere; at least one row needs a positive "
+                         "weight.")
     return w
 
 
@@ -178,3 +255,50 @@ def column_values(X, col, x_name):
 
 def is_sparse(X):
     return sp.issparse(X)
+
+
+def check_not_overflowing(X, name, dtype, cause=None):
+    """Raise when X has entries whose squares overflow ``dtype`` (read chunk by chunk).
+
+    Called after a numerical failure (non-finite scores, a Hessian that will
+    not factorise): such features, though finite, overflow in the model's
+    gradients and Hessian, and the failure is theirs, not the damping's.
+    """
+    limit = np.sqrt(_largest(dtype))
+    largest = _max_abs(X)
+    dtype = str(dtype).replace("torch.", "") if "torch" in str(dtype) else np.dtype(dtype).name
+    if largest > limit:
+        raise ValueError(
+            f"{name} has entries as large as {largest:.3g}, too large for {dtype}: past about "
+            f"{limit:.1g} their squares overflow {dtype} in the model's gradients and "
+            f"Hessian, so the result is not finite; rescale {name} (e.g. with StandardScaler)."
+        ) from cause
+
+
+def _largest(dtype):
+    try:
+        return float(np.finfo(dtype).max)
+    except (TypeError, ValueError):  # a torch dtype
+        import torch
+
+        return float(torch.finfo(dtype).max)
+
+
+def _max_abs(X, step=65536):
+    """Largest finite |entry| of a 2-D array, sparse matrix, tensor or row source."""
+    if sp.issparse(X):
+        return _finite_max_abs(X.data)
+    largest = 0.0
+    for start in range(0, X.shape[0], step):
+        chunk = X[start:start + step]
+        if hasattr(chunk, "detach"):
+            chunk = chunk.detach().cpu().numpy()
+        largest = max(largest, _finite_max_abs(np.asarray(chunk)))
+    return largest
+
+
+def _finite_max_abs(values):
+    """Largest finite |value| (NaN / inf have their own error, raised where they are met)."""
+    if not values.size or values.dtype.kind != "f":
+        return 0.0
+    return float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))

@@ -12,6 +12,7 @@ from ._validation import (
     check_device,
     check_generator,
     check_n_rows,
+    check_not_overflowing,
     check_sample_weight,
 )
 from ._method import Context
@@ -174,14 +175,21 @@ def _score(adapter, train, X_val, y_val, s_val, method, objective, batch_size, r
     terms = objective.terms(adapter, X_val, y_val, s_val)
     rng = check_generator(random_state)
     ctx = Context(adapter, train, terms, batch_size, rng)
-    with _progress(verbose, train.n) as bar, _blas_threads(adapter):
-        ctx.progress = bar
-        out = method.compute(ctx)
+    try:
+        with _progress(verbose, train.n) as bar, _blas_threads(adapter):
+            ctx.progress = bar
+            out = method.compute(ctx)
+        if lazy:  # checked block by block when computed
+            scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
+        else:
+            scores = _finite_scores(_to_numpy(out.scores))
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        # a numerical failure whose cause is features beyond the squares' range says so
+        if not lazy:
+            for name, rows in (("X", train.X), ("X_val", terms.X)):
+                check_not_overflowing(rows, name, getattr(adapter, "dtype", np.float64), exc)
+        raise
     as_array = _keep if lazy else _to_numpy  # Dask arrays stay lazy
-    if lazy:  # checked block by block when computed
-        scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
-    else:
-        scores = _finite_scores(_to_numpy(out.scores))
     return InfluenceResult(
         scores=scores, method=method, objective=objective, damping=out.damping,
         member_scores=None if out.member_scores is None else as_array(out.member_scores),

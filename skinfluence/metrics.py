@@ -22,6 +22,9 @@ from sklearn import config_context
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ._validation import (check_binary_pos_label, check_groups, check_labels, check_n_rows,
+                          check_sample_weight)
+
 __all__ = [
     "selection_rate_by_group",
     "demographic_parity_difference",
@@ -58,11 +61,7 @@ def selection_rate_by_group(y_pred, sensitive_features, *, pos_label=1, sample_w
     >>> selection_rate_by_group([1, 0, 1, 1], ["a", "a", "b", "b"])
     {'a': 0.5, 'b': 1.0}
     """
-    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
-    s = column_or_1d(np.asarray(sensitive_features), warn=True)
-    if len(s) != len(y_pred):
-        raise ValueError(f"sensitive_features has {len(s)} values, y_pred has {len(y_pred)}.")
-    w = np.ones(len(y_pred)) if sample_weight is None else np.asarray(sample_weight, float)
+    y_pred, s, w = _rate_inputs(y_pred, sensitive_features, sample_weight, pos_label)
     positive = (y_pred == pos_label).astype(float)
     rates = {}
     for g in np.unique(s):
@@ -70,6 +69,20 @@ def selection_rate_by_group(y_pred, sensitive_features, *, pos_label=1, sample_w
         rates[g.item() if hasattr(g, "item") else g] = float(
             np.average(positive[in_g], weights=w[in_g]))
     return rates
+
+
+def _rate_inputs(y_pred, sensitive_features, sample_weight, pos_label, y_true=None):
+    """Validated (y_pred, groups, weights) of the group-rate metrics."""
+    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
+    s = check_groups(sensitive_features, "sensitive_features")
+    if y_true is None and len(s) != len(y_pred):
+        raise ValueError(f"sensitive_features has {len(s)} values, y_pred has {len(y_pred)}.")
+    if y_true is not None and not len(y_true) == len(y_pred) == len(s):
+        raise ValueError(f"y_true, y_pred and sensitive_features have {len(y_true)}, "
+                         f"{len(y_pred)} and {len(s)} values; they must match.")
+    check_binary_pos_label(pos_label, [y_pred] + ([] if y_true is None else [y_true]))
+    w = check_sample_weight(sample_weight, len(y_pred), positive_sum=True)
+    return y_pred, s, np.ones(len(y_pred)) if w is None else w
 
 
 def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_weight=None):
@@ -98,6 +111,7 @@ def demographic_parity_difference(y_true, y_pred, *, sensitive_features, sample_
     ...                               sensitive_features=["a", "a", "b", "b"])
     0.5
     """
+    _rate_inputs(y_pred, sensitive_features, sample_weight, 1)  # the same errors either way
     try:
         from fairlearn.metrics import demographic_parity_difference as fl_dpd
     except ImportError:
@@ -141,17 +155,14 @@ def fairness_gap(kind, y_true, y_pred, sensitive_features, *, pos_label=1, sampl
     ...              ["a", "a", "b", "b"])
     1.0
     """
-    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
-    s = column_or_1d(np.asarray(sensitive_features), warn=True)
-    if len(s) != len(y_pred):
-        raise ValueError(f"sensitive_features has {len(s)} values, y_pred has {len(y_pred)}.")
-    w = np.ones(len(y_pred)) if sample_weight is None else np.asarray(sample_weight, float)
+    y_true = None if kind == "demographic_parity" else column_or_1d(np.asarray(y_true), warn=True)
+    y_pred, s, w = _rate_inputs(y_pred, sensitive_features, sample_weight, pos_label, y_true)
     hit = (y_pred == pos_label).astype(float)
     if kind == "demographic_parity":
         return _group_rate_gap(hit, np.ones(len(s), dtype=bool), s, w)
     if kind != "equalized_odds":
         raise ValueError(f"kind must be 'demographic_parity' or 'equalized_odds', got {kind!r}.")
-    positive = column_or_1d(np.asarray(y_true), warn=True) == pos_label
+    positive = y_true == pos_label
     return max(_group_rate_gap(hit, positive, s, w), _group_rate_gap(hit, ~positive, s, w))
 
 
@@ -182,6 +193,8 @@ def equalized_odds_difference(y_true, y_pred, *, sensitive_features, sample_weig
     ...                           sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1])
     0.5
     """
+    _rate_inputs(y_pred, sensitive_features, sample_weight, 1,
+                 column_or_1d(np.asarray(y_true), warn=True))
     try:
         from fairlearn.metrics import equalized_odds_difference as fl_eod
     except ImportError:
@@ -197,8 +210,14 @@ def fairness_report(y_true, y_pred, *, sensitive_features, pos_label=1):
     Parameters
     ----------
     y_true, y_pred : array-like of shape (n_samples,)
+        Labels of any type; with string labels give ``pos_label``.
     sensitive_features : array-like of shape (n_samples,)
+        The group of each row. Missing groups (None, NaN) are refused, not
+        dropped: every row must belong to a group.
     pos_label : label, default=1
+        The positive label. It must be one of the labels of ``y_true`` /
+        ``y_pred`` (else every rate would be 0); only when a single label
+        of the same type occurs (e.g. all 0) may it be absent.
 
     Returns
     -------
@@ -221,11 +240,7 @@ def fairness_report(y_true, y_pred, *, sensitive_features, pos_label=1):
     import pandas as pd
 
     y_true = column_or_1d(np.asarray(y_true), warn=True)
-    y_pred = column_or_1d(np.asarray(y_pred), warn=True)
-    s = column_or_1d(np.asarray(sensitive_features), warn=True)
-    if not len(y_true) == len(y_pred) == len(s):
-        raise ValueError(f"y_true, y_pred and sensitive_features have {len(y_true)}, "
-                         f"{len(y_pred)} and {len(s)} values; they must match.")
+    y_pred, s, _ = _rate_inputs(y_pred, sensitive_features, None, pos_label, y_true)
     hit, positive = y_pred == pos_label, y_true == pos_label
     rows = []
     for g in np.unique(s):
@@ -374,6 +389,7 @@ def robust_accuracy(estimator, X, y, *, epsilon, norm="l2", steps=20, sample_wei
     steps : int, default=20
         PGD steps for networks (1: FGSM); unused for linear models.
     sample_weight : array-like of shape (n_samples,), default=None
+        Finite, non-negative, not all zero.
 
     Returns
     -------
@@ -391,7 +407,10 @@ def robust_accuracy(estimator, X, y, *, epsilon, norm="l2", steps=20, sample_wei
     """
     _check_budget(epsilon, norm)
     estimator = _final_model(estimator)
-    y = column_or_1d(np.asarray(y), warn=True)
+    loader = hasattr(X, "dataset") and hasattr(X, "batch_size")  # len: batches, not rows
+    n_rows = len(X.dataset) if loader else check_n_rows(X, "X")
+    y = check_labels(y, "y", n_rows)
+    sample_weight = check_sample_weight(sample_weight, n_rows, positive_sum=True)
     if hasattr(estimator, "coef_"):
         correct = _linear_robust_correct(estimator, X, y, float(epsilon), norm)
     else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._params import ParamsObject
 from ._compat import Interval, StrOptions
-from ._validation import column_values
+from ._validation import check_groups, column_values
 from .models.base import ATTACK_NORMS, ObjectiveTerms
 
 
@@ -85,8 +85,8 @@ class _GroupFairness(Objective):
             raise ValueError(
                 f"sensitive_features_val has {len(s)} values, X_val has {X.shape[0]} rows."
             )
-        if s.dtype.kind == "f" and np.isnan(s).any():
-            raise ValueError("The sensitive feature contains NaN; every row needs a group.")
+        s = check_groups(s, "sensitive_features_val" if sensitive_features is not None
+                         else f"the sensitive feature {self.sensitive_feature!r} of X_val")
         groups, g = np.unique(s, return_inverse=True)
         if len(groups) < 2:
             raise ValueError(

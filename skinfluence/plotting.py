@@ -21,10 +21,15 @@ def _pyplot():
 
 
 def _axes(ax):
+    """``ax``, or a new figure's Axes when None; anything else is refused before drawing."""
     if ax is None:
         _, ax = _pyplot().subplots()
-    else:
-        _pyplot()
+        return ax
+    _pyplot()
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}.")
     return ax
 
 
@@ -142,7 +147,15 @@ def _front_points(name, front, x_key, y_key):
         labels = list(front["label"])
     except (KeyError, IndexError, TypeError):
         pass
-    return x, y, optional(f"{x_key}_std"), optional(f"{y_key}_std"), labels
+    if labels is not None and len(labels) != len(x):
+        raise ValueError(f"front {name!r}: 'label' has {len(labels)} entries, {x_key!r} has "
+                         f"{len(x)}; give one label per point.")
+    errors = [optional(f"{key}_std") for key in (x_key, y_key)]
+    for key, err in zip((x_key, y_key), errors):
+        if err is not None and err.shape != x.shape:
+            raise ValueError(f"front {name!r}: '{key}_std' has {err.size} entries, {x_key!r} "
+                             f"has {x.size}.")
+    return (x, y, *errors, labels)
 
 
 def _plot_fronts(fronts, x_key, y_key, xlabel, ylabel, ax, title):

@@ -293,3 +293,97 @@ def test_weight_decay_is_read_not_dropped(data, net):
     plain = influence_scores(net, X, y, X, y, weight_decay=0.0, loss=loss,
                              method=ExactHessian(damping=2.0, solver="cholesky"))
     assert np.max(np.abs(plain - decayed)) > 0.05 * np.max(np.abs(decayed))
+
+
+# ---------------------------------------------------------------- missing groups
+@pytest.mark.parametrize("missing", [None, np.nan])
+@pytest.mark.parametrize("entry", ["trimmer", "trimmer_column", "influence_scores"])
+def test_missing_group_in_an_object_sensitive_feature_is_named(data, missing, entry):
+    """None / NaN among string groups: a ValueError naming the argument, not a sort TypeError."""
+    X, y, model = data
+    groups = np.array(["f", "m"] * (len(y) // 2), dtype=object)
+    bad = groups.copy()
+    bad[3] = missing
+    kept = bad.copy()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(sex=bad)
+    calls = {
+        "trimmer": lambda s: InfluenceTrimmer(LogisticRegression(), objective="demographic_parity",
+                                              fraction=0.1, random_state=0)
+        .fit(X, y, sensitive_features=s),
+        "trimmer_column": lambda s: InfluenceTrimmer(
+            LogisticRegression(), objective=DemographicParity(sensitive_feature="sex"),
+            fraction=0.1, random_state=0).fit(frame.assign(sex=s), y),
+        "influence_scores": lambda s: influence_scores(
+            model, X, y, X, y, objective="demographic_parity", sensitive_features_val=s),
+    }
+    with pytest.raises(ValueError, match=r"(sensitive_features|'sex').* missing groups "
+                                         r"\(None or NaN\) at 1 rows"):
+        calls[entry](bad)
+    np.testing.assert_array_equal(bad.astype(str), kept.astype(str))  # caller's array untouched
+    if entry == "influence_scores":  # the same groups complete: scores as with integer codes
+        np.testing.assert_allclose(calls[entry](groups),
+                                   calls[entry]((groups == "m").astype(int)), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- user cv splits
+@pytest.mark.parametrize("cv, match", [
+    ([(np.arange(60), np.arange(60, 90))], r"cv split 0: the test indices run from 60 to 89, "
+                                           r"but there are 80 rows"),
+    ([(np.arange(10, 80), np.arange(10))] * 2 + [(np.arange(-5, 70), np.arange(70, 80))],
+     r"cv split 2: the training indices run from -5"),
+    ([(np.ones(80, bool), np.ones(79, bool))], r"cv split 0: its test mask has shape \(79,\)"),
+    ([(np.arange(0.0, 40.0), np.arange(40, 80))], "1-D integer row indices"),
+    ([(np.arange(0), np.arange(80))], "cv split 0 has no training rows"),
+    ([], r"cv=\[\] gave no \(train, test\) split"),
+])
+@pytest.mark.parametrize("entry", ["trimmer", "find_label_issues"])
+def test_user_cv_splits_are_checked_against_the_rows(data, cv, match, entry):
+    from skinfluence import find_label_issues
+
+    X, y, _ = data
+    with pytest.raises(ValueError, match=match):
+        if entry == "trimmer":
+            InfluenceTrimmer(LogisticRegression(), fraction=0.1, cv=cv).fit(X, y)
+        else:
+            find_label_issues(LogisticRegression(), X, y, cv=cv)
+
+
+def test_user_cv_as_masks_equals_the_same_splits_as_indices(data):
+    X, y, _ = data
+    folds = np.arange(len(y)) % 4
+    as_masks = [(folds != k, folds == k) for k in range(4)]
+    as_indices = [(np.flatnonzero(a), np.flatnonzero(b)) for a, b in as_masks]
+    by_mask = InfluenceTrimmer(LogisticRegression(), fraction=0.1, cv=as_masks).fit(X, y)
+    by_index = InfluenceTrimmer(LogisticRegression(), fraction=0.1, cv=as_indices).fit(X, y)
+    reference = InfluenceTrimmer(LogisticRegression(), fraction=0.1,
+                                 cv=PredefinedSplit(folds)).fit(X, y)
+    np.testing.assert_allclose(by_mask.scores_, reference.scores_, rtol=1e-12)
+    np.testing.assert_allclose(by_index.scores_, reference.scores_, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- overflow after the model
+@pytest.mark.parametrize("method, where", [
+    ("newton_loo", "one_row"),  # formerly "the Hessian is near-singular; increase damping"
+    ("newton_loo", "all_rows"),  # formerly "not positive definite; use damping='auto'"
+    ("exact_hessian", "fitted_on_it"), (SampledHessian(sampler="logit"), "one_row"),
+])
+def test_overflowing_features_are_not_blamed_on_the_hessian(data, method, where):
+    """Finite X whose squares overflow float64: said so, not 'increase damping'."""
+    X, y, model = data
+    big = X * 1e200 if where != "one_row" else X.copy()
+    big[0, 0] = 1e200
+    if where == "fitted_on_it":
+        with pytest.warns(Warning):  # lbfgs complains about the data too
+            model = LogisticRegression().fit(big, y)
+    with pytest.raises(ValueError, match=r"X has entries as large as \S+e\+200, too large for "
+                                         r"float64.*rescale X") as info:
+        influence_scores(model, big, y, X, y, method=method)
+    assert "damping" not in str(info.value)
+
+
+@pytest.mark.parametrize("method", ["ip", "newton_loo"])
+def test_estimators_name_overflowing_features(data, method):
+    X, y, _ = data  # every cross-fitted model is fitted on features near 1e200
+    with pytest.warns(Warning), pytest.raises(ValueError, match=r"X has entries as large as "
+                                                                r"\S+e\+200.*rescale X"):
+        InfluenceTrimmer(LogisticRegression(), method=method, fraction=0.1).fit(X * 1e200, y)

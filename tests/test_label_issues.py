@@ -78,3 +78,10 @@ def test_report_keeps_the_callers_index(noisy):
     assert trim.report().index.equals(index)
     assert InfluenceTrimmer(LogisticRegression()).fit(X, y).report().index.equals(
         pd.RangeIndex(len(y)))
+
+
+@pytest.mark.parametrize("trusted", ["banana", "Agree", "", 0, False, True, ["agree"]])
+def test_trusted_accepts_only_the_documented_values(noisy, trusted):
+    X, y, _ = noisy
+    with pytest.raises(ValueError, match=r"trusted must be 'agree' or None, got "):
+        find_label_issues(LogisticRegression(), X, y, trusted=trusted)

@@ -273,3 +273,107 @@ def test_fairness_report_equals_fairlearn_metric_frame():
         metrics.fairness_report(y, pred[:10], sensitive_features=s)
     with pytest.raises(ValueError, match="kind must be"):
         metrics.fairness_gap("parity", y, pred, s)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3])
+def test_robust_accuracy_checks_y_and_sample_weight(data, epsilon):
+    X, y, _ = data
+    model = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="y has 295 labels but the matching features have 300"):
+        robust_accuracy(model, X, y[:-5], epsilon=epsilon)
+    for w, match in [(np.zeros(len(y)), "sample_weight is zero everywhere"),
+                     (-np.ones(len(y)), "sample_weight must be finite and non-negative"),
+                     (np.full(len(y), np.nan), "sample_weight must be finite"),
+                     (np.ones(7), "sample_weight has length 7, expected 300")]:
+        with pytest.raises(ValueError, match=match):
+            robust_accuracy(model, X, y, epsilon=epsilon, sample_weight=w)
+    # integer weights count rows: the reference is the unweighted value on repeated rows
+    counts = np.random.RandomState(1).randint(0, 4, size=len(y))
+    repeated = np.repeat(np.arange(len(y)), counts)
+    assert robust_accuracy(model, X, y, epsilon=epsilon, sample_weight=counts) == pytest.approx(
+        robust_accuracy(model, X[repeated], y[repeated], epsilon=epsilon), abs=1e-12)
+
+
+def _rates_by_hand(y_true, y_pred, s, positive):
+    """Per-group (selection, TPR, FPR, accuracy), written from the definitions."""
+    out = {}
+    for g in sorted(set(s)):
+        rows = [i for i in range(len(s)) if s[i] == g]
+        hit = [y_pred[i] == positive for i in rows]
+        pos = [y_true[i] == positive for i in rows]
+        out[g] = (sum(hit) / len(rows),
+                  sum(h for h, p in zip(hit, pos) if p) / sum(pos),
+                  sum(h for h, p in zip(hit, pos) if not p) / (len(rows) - sum(pos)),
+                  sum(y_pred[i] == y_true[i] for i in rows) / len(rows))
+    return out
+
+
+@pytest.mark.parametrize("positive, negative", [("yes", "no"), ("b", "a")])
+def test_fairness_report_with_string_labels_and_missing_groups(positive, negative):
+    rng = np.random.RandomState(0)
+    y_true = np.where(rng.uniform(size=200) < 0.4, positive, negative)
+    y_pred = np.where(rng.uniform(size=200) < 0.5, positive, negative)
+    s = rng.choice(["f", "m", "x"], size=200)
+    report = metrics.fairness_report(y_true, y_pred, sensitive_features=s, pos_label=positive)
+    want = _rates_by_hand(y_true, y_pred, s, positive)
+    got = report[["selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"]]
+    np.testing.assert_allclose(got.to_numpy(), np.array([want[g] for g in got.index]),
+                               rtol=1e-12)
+    assert 0 < report["selection_rate"].min()  # not the all-zero rates of pos_label=1
+    with pytest.raises(ValueError, match=r"pos_label=1 is not one of the labels"):
+        metrics.fairness_report(y_true, y_pred, sensitive_features=s)
+    with pytest.raises(ValueError, match=r"pos_label=1 is not one of the labels"):
+        metrics.fairness_gap("equalized_odds", y_true, y_pred, s)
+    with pytest.raises(ValueError, match=r"pos_label=1 is not one of the labels"):
+        selection_rate_by_group(y_pred, s)
+    # a single label of the same kind: pos_label may be absent (no positive prediction)
+    assert selection_rate_by_group(np.full(200, negative), s, pos_label=positive) == {
+        "f": 0.0, "m": 0.0, "x": 0.0}
+    for missing in (np.nan, None):  # refused, not dropped or made a group of its own
+        s_bad = s.astype(object)
+        s_bad[[4, 9]] = missing
+        with pytest.raises(ValueError, match="sensitive_features contains missing groups"):
+            metrics.fairness_report(y_true, y_pred, sensitive_features=s_bad,
+                                    pos_label=positive)
+    s_float = (s == "m").astype(float)
+    s_float[0] = np.nan
+    for call in (lambda: metrics.fairness_report(y_true, y_pred, sensitive_features=s_float,
+                                                 pos_label=positive),
+                 lambda: demographic_parity_difference(None, (y_pred == positive).astype(int),
+                                                       sensitive_features=s_float)):
+        with pytest.raises(ValueError, match="sensitive_features contains NaN or infinity"):
+            call()
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.5])
+def test_robust_accuracy_counts_ties_and_unknown_labels_as_errors(epsilon):
+    """By hand: w = 1, b = 0; a row at margin exactly epsilon |w| is not robustly correct,
+    and a label the model cannot predict never is (as sklearn's accuracy of predict)."""
+    model = LogisticRegression().fit([[-1.0], [1.0]], [0, 1])
+    model.coef_, model.intercept_ = np.array([[1.0]]), np.array([0.0])
+    X = np.array([[epsilon], [epsilon + 0.1], [-epsilon - 0.1], [3.0], [-3.0]])
+    y = np.array([1, 1, 0, 2, 1])  # a tie, two robust rows, an unknown label, a wrong one
+    assert robust_accuracy(model, X, y, epsilon=epsilon) == pytest.approx(2 / 5)
+    if epsilon == 0:
+        from sklearn.metrics import accuracy_score
+        assert robust_accuracy(model, X[1:], y[1:], epsilon=0.0) == pytest.approx(
+            accuracy_score(y[1:], model.predict(X[1:])))
+
+
+def test_robust_accuracy_scorer_passes_its_steps_to_the_attack():
+    """On a non-linear net 1 PGD step (FGSM) and 10 steps find different attacks."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    X = np.random.RandomState(0).normal(size=(300, 2)).astype(np.float32)
+    with torch.no_grad():
+        module[0].weight.mul_(3.0)  # curved enough for the steps to matter
+        y = module(torch.from_numpy(X)).argmax(1).numpy()  # clean accuracy 1
+    pair = (module, torch.nn.CrossEntropyLoss())
+    by_steps = {k: robust_accuracy(pair, X, y, epsilon=0.6, steps=k) for k in (1, 10, 20)}
+    assert by_steps[1] != by_steps[10]  # seen: 0.673 and 0.617 (no training: a fixed init)
+    for k in (1, 10):
+        assert robust_accuracy_scorer(epsilon=0.6, steps=k)(pair, X, y) == by_steps[k]
+        assert robustness_scoring(epsilon=0.6, steps=k)["robust_accuracy"](pair, X, y) == \
+            by_steps[k]
+    assert robust_accuracy_scorer(epsilon=0.6)(pair, X, y) == by_steps[20]  # the default

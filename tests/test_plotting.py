@@ -126,3 +126,26 @@ def test_missing_matplotlib_gives_a_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'skinfluence\[plot\]'"):
         plot_score_distribution(scores=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("ax", ["axes", 3, "figure"])
+def test_a_wrong_ax_and_wrong_length_labels_are_named(ax):
+    fig = plt.figure()
+    bad_ax = fig if ax == "figure" else ax
+    draws = [lambda a: plot_score_distribution(scores=np.arange(5.0), ax=a),
+             lambda a: plot_accuracy_gap_front({"m": {"gap": [0.1], "accuracy": [0.8]}}, ax=a),
+             lambda a: plot_robustness_front({"m": {"clean": [0.8], "robust": [0.6]}}, ax=a)]
+    for draw in draws:
+        with pytest.raises(TypeError, match="ax must be a matplotlib Axes or None, got "):
+            draw(bad_ax)
+        assert not fig.axes  # nothing drawn before the refusal
+        good = fig.add_subplot()
+        assert draw(good) is good  # a real Axes is drawn on and returned
+        fig.clear()
+    front = {"gap": [0.1, 0.2, 0.3], "accuracy": [0.9, 0.8, 0.7]}
+    for labels in (["0%"], ["0%", "5%", "10%", "20%"]):
+        with pytest.raises(ValueError, match=f"'label' has {len(labels)} entries, 'gap' has 3"):
+            plot_accuracy_gap_front({"m": {**front, "label": labels}})
+    with pytest.raises(ValueError, match="'robust_std' has 2 entries, 'clean' has 3"):
+        plot_robustness_front({"m": {"clean": [0.9, 0.8, 0.7], "robust": [0.5, 0.4, 0.3],
+                                     "robust_std": [0.01, 0.02]}})

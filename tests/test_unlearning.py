@@ -369,3 +369,15 @@ def test_zero_weight_on_every_kept_row_is_an_error():
     model = LogisticRegression().fit(X, y)
     with pytest.raises(ValueError, match="zero sample_weight"):
         unlearn(model, X, y, np.arange(5), sample_weight=w)
+
+
+@pytest.mark.parametrize("damping", [np.nan, np.inf, -np.inf, -1e-3, True, "0.1"])
+def test_damping_must_be_finite_and_non_negative(damping):
+    X, y = _problem(2)
+    model = LogisticRegression().fit(X, y)
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match="damping must be a finite number >= 0 or 'auto'"):
+        unlearn(model, X, y, [0, 1], damping=damping)
+    with pytest.raises(ValueError, match="damping"):  # the influence step's own damping too
+        unlearn(model, X, y, [0, 1], method=ExactHessian(damping=damping))
+    np.testing.assert_array_equal(coef, model.coef_)

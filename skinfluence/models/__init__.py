@@ -11,6 +11,8 @@ classifiers (:mod:`~skinfluence.models.linear`) and torch / skorch networks
 adapter behind its fitted transformers (``_pipeline.py``), for any registered
 family.
 """
+import inspect
+
 import numpy as np
 
 from .base import ModelAdapter
@@ -98,7 +100,9 @@ def register_adapter(predicate, factory):
     factory : callable
         ``factory(estimator, *, device, **options)`` -> a
         :class:`~skinfluence.models.base.ModelAdapter` (options are
-        ``influence_scores``' extra keyword arguments).
+        ``influence_scores``' extra keyword arguments). Both signatures are
+        checked here (a ``TypeError`` when one cannot take those arguments),
+        and what the factory returns when it is used.
 
     Returns
     -------
@@ -120,11 +124,37 @@ def register_adapter(predicate, factory):
     True
     >>> unregister_adapter(factory)
     """
-    if not callable(predicate) or not callable(factory):
-        raise TypeError("register_adapter needs a callable predicate and a callable factory, "
-                        f"got {type(predicate).__name__} and {type(factory).__name__}.")
+    for name, fn in (("predicate", predicate), ("factory", factory)):
+        if not callable(fn):
+            raise TypeError(f"register_adapter needs a callable {name}, got "
+                            f"{type(fn).__name__}.")
+    _check_signature(predicate, "predicate", (object(),), {})
+    _check_signature(factory, "factory", (object(),), {"device": "auto"})
     _REGISTRY.insert(0, (predicate, factory))
     return factory
+
+
+def _check_signature(fn, name, args, kwargs):
+    """``fn`` must accept ``fn(*args, **kwargs)`` (when its signature can be read)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without one (int, str...)
+        if name == "predicate":  # a builtin predicate may be fine (it is called as is)
+            return
+        raise TypeError(
+            f"register_adapter: the factory {fn!r} has no readable signature, so it cannot "
+            "be a factory(estimator, *, device, **options) returning a ModelAdapter; give "
+            "a function or a ModelAdapter subclass."
+        ) from None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        call = "predicate(estimator)" if name == "predicate" else \
+            "factory(estimator, *, device, **options)"
+        raise TypeError(
+            f"register_adapter: the {name} {getattr(fn, '__name__', fn)!r} must accept "
+            f"{call}; its signature is {signature} ({exc})."
+        ) from None
 
 
 def unregister_adapter(factory):
@@ -141,5 +171,16 @@ def _make_adapter(estimator, *, device="auto", **options):
         return pipeline_adapter(estimator, make_adapter, device=device, **options)
     for predicate, factory in list(_REGISTRY):
         if predicate(estimator):
-            return factory(estimator, device=device, **options)
+            return _checked_adapter(factory(estimator, device=device, **options), factory)
     raise TypeError(_unsupported_message(estimator))
+
+
+def _checked_adapter(adapter, factory):
+    """What a registered factory returned must be a ModelAdapter (not a late AttributeError)."""
+    if not isinstance(adapter, ModelAdapter):
+        raise TypeError(
+            f"The adapter factory {getattr(factory, '__name__', factory)!r} returned a "
+            f"{type(adapter).__name__}; a factory given to register_adapter must return a "
+            "skinfluence.models.ModelAdapter."
+        )
+    return adapter

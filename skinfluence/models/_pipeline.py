@@ -38,7 +38,8 @@ class PipelineAdapter:
     def __init__(self, pipeline, inner):
         self.pipeline = pipeline
         self.inner = inner
-        self.transformers = pipeline[:-1]
+        # a one-step pipeline has no transformer: X reaches the model as given
+        self.transformers = pipeline[:-1] if len(pipeline) > 1 else None
 
     def __getattr__(self, name):
         # everything but the handling of X is the last step's (theta, hessian, score_pass...)
@@ -48,6 +49,8 @@ class PipelineAdapter:
 
     def transform(self, X, name):
         """``X`` through the fitted transformers, errors naming the argument."""
+        if self.transformers is None:
+            return X
         try:
             return self.transformers.transform(X)
         except (ValueError, TypeError, KeyError) as exc:

@@ -37,6 +37,8 @@ class DatasetRows:
                 "(with __len__ and __getitem__), or its DataLoader."
             )
         self.dataset, self.dtype = dataset, dtype
+        _check_length(dataset)
+        self._item(len(dataset) - 1)  # an overcounting __len__ fails here, not mid-pass
         first = self[0:1]
         self.shape = (len(dataset),) + tuple(first.shape[1:])
 
@@ -57,7 +59,13 @@ class DatasetRows:
         return x
 
     def _item(self, i):
-        item = self.dataset[i]
+        try:
+            item = self.dataset[i]
+        except (IndexError, KeyError) as exc:
+            raise ValueError(
+                f"X: dataset[{i}] raised {type(exc).__name__} ({exc}) though the dataset's "
+                f"__len__ is {len(self.dataset)}; __len__ must be the number of items."
+            ) from exc
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise TypeError("X: each dataset item must be an (x, y) pair.")
         return item
@@ -65,3 +73,24 @@ class DatasetRows:
     def labels(self):
         """Every item's label (one read of the dataset), as a numpy array."""
         return np.asarray([np.asarray(self._item(i)[1]).item() for i in range(len(self))])
+
+
+def _check_length(dataset):
+    """Refuse an empty dataset, and one with an item at index ``len(dataset)``.
+
+    An item past ``__len__`` means ``__len__`` undercounts: the rows after it
+    would be left out without a word (an ``IndexError`` or ``KeyError`` there
+    is what a sequence gives; anything else is left to the item reads).
+    """
+    n = len(dataset)
+    if n == 0:
+        raise ValueError("X: the dataset is empty (its __len__ is 0); give at least one "
+                         "(x, y) item.")
+    try:
+        dataset[n]
+    except Exception:  # noqa: BLE001 - any refusal of index n is consistent with __len__
+        return
+    raise ValueError(
+        f"X: the dataset's __len__ is {n} but dataset[{n}] returns an item; __len__ must be "
+        "the number of items (rows past it would be left out)."
+    )

@@ -121,3 +121,38 @@ def test_exact_hessian_tracks_leave_one_out_refits(svm_family):
     assert adapter.n_params == X.shape[1] + 1
     assert np.corrcoef(scores, loo)[0, 1] > 0.98  # measured 0.995 (IP's scores: 0.96)
     np.testing.assert_allclose(scores, loo, atol=0.25 * np.abs(loo).max())  # measured 0.16
+
+
+def _returns_a_list(estimator, *, device="auto"):
+    return [estimator]
+
+
+def _no_device(estimator):
+    raise AssertionError("not reached")
+
+
+@pytest.mark.parametrize("predicate, factory, match", [
+    ("LinearSVC", SquaredHingeSVMAdapter, "callable predicate, got str"),
+    (is_squared_hinge_svm, None, "callable factory, got NoneType"),
+    (lambda: True, SquaredHingeSVMAdapter, r"predicate .* must accept predicate\(estimator\)"),
+    (is_squared_hinge_svm, _no_device, r"factory '_no_device' must accept factory\(estimator, "
+                                       r"\*, device"),
+    (is_squared_hinge_svm, int, "no readable signature"),
+])
+def test_register_adapter_refuses_what_cannot_be_called_as_documented(predicate, factory, match):
+    from skinfluence.models import _REGISTRY
+
+    before = list(_REGISTRY)
+    with pytest.raises(TypeError, match=match):
+        register_adapter(predicate, factory)
+    assert _REGISTRY == before  # nothing registered
+    X, y, _, _ = _data()
+    model = _svm(1.0).fit(X, y)
+    register_adapter(is_squared_hinge_svm, _returns_a_list)
+    try:
+        with pytest.raises(TypeError, match="'_returns_a_list' returned a list; a factory "
+                                            "given to register_adapter must return a"):
+            make_adapter(model)
+    finally:
+        unregister_adapter(_returns_a_list)
+    assert _REGISTRY == before

@@ -137,3 +137,23 @@ def test_trimmer_around_a_column_transformer_pipeline_on_a_dataframe(data):
     assert auto.n_trimmed_ == round(auto.noise_rate_ * len(y))
     np.testing.assert_array_equal(auto.predict(X_val), auto.estimator_.predict(X_val))
     assert auto.report(X, y).index.equals(X.index)
+
+
+@pytest.mark.parametrize("steps", ["one", "passthrough_first"])
+@pytest.mark.parametrize("method", ["ip", "newton_loo"])
+def test_a_pipeline_with_only_the_model_works_as_the_bare_model(data, steps, method):
+    X, y, X_val, y_val = data
+    Xt, Xt_val = (np.asarray(d[["x1", "x2"]], dtype=float) for d in (X, X_val))
+    head = [] if steps == "one" else [("nothing", "passthrough")]
+    pipe = Pipeline(head + [("model", LogisticRegression(C=0.5))]).fit(Xt, y)
+    bare = LogisticRegression(C=0.5).fit(Xt, y)
+    got = influence_scores(pipe, Xt, y, Xt_val, y_val, method=method)
+    want = influence_scores(bare, Xt, y, Xt_val, y_val, method=method)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    # the estimators refit it on the kept rows: the same rows as with the bare model
+    piped = InfluenceTrimmer(make_pipeline(LogisticRegression(C=0.5)), method=method,
+                             fraction=0.1, random_state=0).fit(Xt, y)
+    plain = InfluenceTrimmer(LogisticRegression(C=0.5), method=method, fraction=0.1,
+                             random_state=0).fit(Xt, y)
+    np.testing.assert_array_equal(piped.support_, plain.support_)
+    np.testing.assert_allclose(piped.estimator_[-1].coef_, plain.estimator_.coef_, rtol=1e-12)

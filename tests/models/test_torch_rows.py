@@ -90,3 +90,89 @@ def test_datasets_without_random_access_or_pairs_are_refused(problem):
             return torch.tensor(X[i])
     with pytest.raises(TypeError, match=r"\(x, y\) pair"):
         influence_scores(pair, Bare(), y, Xv, yv)
+
+
+class _Miscounted(Dataset):
+    """``n_items`` (x, y) items, but ``__len__`` says ``length``."""
+
+    def __init__(self, X, y, n_items, length):
+        self.X, self.y, self.n_items, self.length = X, y, n_items, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        if i >= self.n_items:
+            raise IndexError(i)
+        return torch.tensor(self.X[i]), int(self.y[i])
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+@pytest.mark.parametrize("n_items, length, match", [
+    (240, 200, r"__len__ is 200 but dataset\[200\] returns an item"),
+    (200, 240, r"dataset\[239\] raised IndexError .* though the dataset's __len__ is 240"),
+    (0, 0, r"the dataset is empty \(its __len__ is 0\)"),
+])
+def test_a_dataset_whose_len_is_not_its_item_count_is_refused(problem, wrap, n_items, length,
+                                                              match):
+    pair, X, y, Xv, yv = problem
+    source = _Miscounted(X, y, n_items, length)
+    source = DataLoader(source, batch_size=16) if wrap else source
+    for labels in (None, y[:length]):
+        with pytest.raises(ValueError, match=match):
+            influence_scores(pair, source, labels, Xv, yv)
+    if n_items:  # counted right, the same items give the in-memory scores
+        ok = _Miscounted(X, y, n_items, n_items)
+        np.testing.assert_allclose(influence_scores(pair, ok, None, Xv, yv),
+                                   influence_scores(pair, X[:n_items], y[:n_items], Xv, yv),
+                                   rtol=1e-6, atol=1e-9)
+
+
+class _Items(Dataset):
+    """The items of ``make(i)`` for i < n."""
+
+    def __init__(self, n, make):
+        self.n, self.make = n, make
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i >= self.n:
+            raise IndexError(i)
+        return self.make(i)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_dataset_rows_are_cast_and_checked_as_arrays_are(problem, dtype):
+    """Rows of another float dtype are cast to the model's, as an in-memory X is; NaN in one
+    item, or items that are not (x, y) pairs, are refused as for arrays."""
+    pair, X, y, Xv, yv = problem
+    Xd = X.astype(dtype)
+    rows = _Items(len(y), lambda i: (torch.from_numpy(Xd[i].copy()), int(y[i])))
+    want = influence_scores(pair, Xd, y, Xv, yv, batch_size=50)  # the array, cast by the adapter
+    np.testing.assert_allclose(influence_scores(pair, rows, None, Xv, yv, batch_size=50), want,
+                               rtol=1e-6, atol=1e-7 * np.abs(want).max())
+    bad = Xd.copy()
+    bad[100, 2] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        influence_scores(pair, _Items(len(y), lambda i: (torch.from_numpy(bad[i].copy()),
+                                                         int(y[i]))), None, Xv, yv)
+    with pytest.raises(TypeError, match=r"\(x, y\) pair"):
+        influence_scores(pair, _Items(len(y), lambda i: (torch.from_numpy(Xd[i].copy()),)),
+                         None, Xv, yv)
+
+
+def test_rows_by_slice_and_by_index_list_are_the_tensors_rows(problem):
+    """The row source's two reads against torch's own indexing, in the order asked."""
+    from skinfluence.models._torch_rows import DatasetRows
+
+    _, X, y, _, _ = problem
+    rows = DatasetRows(TensorDataset(torch.tensor(X), torch.tensor(y)), torch.float64)
+    T = torch.tensor(X, dtype=torch.float64)
+    for index in ([7, 3, 3, 200, 0], torch.tensor([239, 1]), np.array([5])):
+        torch.testing.assert_close(rows[index], T[torch.as_tensor(index)], rtol=0, atol=0)
+    for cut in (slice(0, 1), slice(230, 400), slice(10, 50)):
+        torch.testing.assert_close(rows[cut], T[cut], rtol=0, atol=0)
+    assert rows.shape == (240, 4) and len(rows) == 240
+    np.testing.assert_array_equal(rows.labels(), y)

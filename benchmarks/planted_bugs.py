@@ -1,0 +1,207 @@
+"""Planted-bug run: one-line bugs put into a copy of the package, one at a time.
+
+A cheaper stand-in for mutmut (``benchmarks/mutation.py``) on modules whose
+tests train many models: each bug below is a typical slip (off-by-one, sign
+flip, wrong comparison, dropped term, wrong axis...). For each, the package
+and its tests are copied to a temporary folder (the working tree is never
+touched), the one line is changed there, and the module's own test files run
+with ``pytest -x -q`` and ``OMP_NUM_THREADS=1``. A bug is *killed* when the
+tests fail, *survived* when they pass. The unmodified copy is run first and
+must pass.
+
+Usage::
+
+    python benchmarks/planted_bugs.py [module ...] [--json out.json]
+
+``module`` is one of the keys of :data:`MODULES` (default: all). Prints one
+line per bug and a summary; the write-up is in ``benchmarks/RESULTS_mutation.md``.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: module -> (file, its own test files, [(bug id, line as written, the bug)])
+MODULES = {
+    "fair_target": ("skinfluence/_fair_target.py", ["tests/test_fairness.py"], [
+        ("half-class budget dropped",
+         "budget = {c: int(np.sum(eligible & (plan.y == c))) // 2",
+         "budget = {c: int(np.sum(eligible & (plan.y == c))) // 1"),
+        ("order by highest score (sign flip)",
+         "cand = cand[np.argsort(frontier[cand], kind=\"stable\")]",
+         "cand = cand[np.argsort(-frontier[cand], kind=\"stable\")]"),
+        ("past-parity condition dropped",
+         "ok = target - tolerance <= gap <= target and signed_gap >= -tolerance",
+         "ok = target - tolerance <= gap <= target"),
+        ("gap sign ignored",
+         "signed_gap = gap if signed >= 0 else -gap",
+         "signed_gap = gap"),
+        ("weights normalised by the sum, not the mean",
+         "w = w / w.mean()",
+         "w = w / w.sum()"),
+        ("relabel always to the first class",
+         "y_fit = np.where(acted, np.where(self.plan.y == classes[0], classes[1], classes[0]),",
+         "y_fit = np.where(acted, classes[0],"),
+        ("standardised scores sign-flipped",
+         "z[finite] = (scores[finite] - scores[finite].mean()) / scores[finite].std()",
+         "z[finite] = (scores[finite].mean() - scores[finite]) / scores[finite].std()"),
+        ("user sample_weight dropped when reweighting",
+         "sw = params[\"sample_weight\"] if sw is None else sw * params[\"sample_weight\"]",
+         "sw = params[\"sample_weight\"] if sw is None else sw"),
+        ("equalized odds: false-positive cell dropped",
+         "cells = [np.ones(len(y), bool)] if kind == \"demographic_parity\" else [y == pos, "
+         "y != pos]",
+         "cells = [np.ones(len(y), bool)] if kind == \"demographic_parity\" else [y == pos]"),
+    ]),
+    "robust_metrics": ("skinfluence/metrics.py", ["tests/test_metrics.py"], [
+        ("binary tie counted as robust (> to >=)",
+         "return known & (s * F[:, 0] > epsilon * np.linalg.norm(W[0], ord=order))",
+         "return known & (s * F[:, 0] >= epsilon * np.linalg.norm(W[0], ord=order))"),
+        ("linf ball with the linf norm instead of its dual l1",
+         "_DUAL = {\"l2\": 2, \"linf\": 1}",
+         "_DUAL = {\"l2\": 2, \"linf\": np.inf}"),
+        ("binary sign flipped",
+         "s = np.where(idx == 1, 1.0, -1.0)",
+         "s = np.where(idx == 0, 1.0, -1.0)"),
+        ("multiclass budget added instead of subtracted",
+         "slack = F[rows, idx][:, None] - F - epsilon * pair[idx]",
+         "slack = F[rows, idx][:, None] - F + epsilon * pair[idx]"),
+        ("any class instead of every class",
+         "return known & (slack > 0).all(axis=1)",
+         "return known & (slack > 0).any(axis=1)"),
+        ("sample_weight dropped",
+         "return float(np.average(correct, weights=sample_weight))",
+         "return float(np.mean(correct))"),
+        ("unknown labels counted as correct",
+         "known = classes[idx] == y  # a label the model cannot predict is never correct",
+         "known = np.ones(len(y), bool)"),
+        ("networks attacked only for epsilon > 1",
+         "    if epsilon > 0:\n        attack = AdversarialRobustness(",
+         "    if epsilon > 1:\n        attack = AdversarialRobustness("),
+        ("pairwise norms over the wrong axis",
+         "pair = np.linalg.norm(W[:, None, :] - W[None, :, :], ord=order, axis=2)",
+         "pair = np.linalg.norm(W[:, None, :] - W[None, :, :], ord=order, axis=0)"),
+        ("scorer ignores steps",
+         "steps=self.steps, sample_weight=sample_weight)",
+         "steps=1, sample_weight=sample_weight)"),
+    ]),
+    "torch_rows": ("skinfluence/models/_torch_rows.py", ["tests/models/test_torch_rows.py"], [
+        ("slice stops one row early",
+         "rows = range(*index.indices(len(self.dataset)))",
+         "rows = range(*index.indices(len(self.dataset) - 1))"),
+        ("float rows not cast to the model's dtype",
+         "if x.is_floating_point():",
+         "if not x.is_floating_point():"),
+        ("NaN check only when every entry is NaN",
+         "if not bool(torch.isfinite(x).all()):",
+         "if not bool(torch.isfinite(x).any()):"),
+        ("shape one row short",
+         "self.shape = (len(dataset),) + tuple(first.shape[1:])",
+         "self.shape = (len(dataset) - 1,) + tuple(first.shape[1:])"),
+        ("single-element items accepted (< 2 to < 1)",
+         "if not isinstance(item, (tuple, list)) or len(item) < 2:",
+         "if not isinstance(item, (tuple, list)) or len(item) < 1:"),
+        ("labels skip the first item",
+         "return np.asarray([np.asarray(self._item(i)[1]).item() for i in range(len(self))])",
+         "return np.asarray([np.asarray(self._item(i)[1]).item() for i in range(1, len(self))])"),
+        ("DataLoader not unwrapped",
+         "dataset = source.dataset if isinstance(source, torch.utils.data.DataLoader) else source",
+         "dataset = source"),
+        ("index lists read in sorted order",
+         "rows = np.asarray(index.cpu() if torch.is_tensor(index) else index).ravel()",
+         "rows = np.sort(np.asarray(index.cpu() if torch.is_tensor(index) else index).ravel())"),
+        ("length probe one index early",
+         "        dataset[n]\n",
+         "        dataset[n - 1]\n"),
+        ("empty check never true",
+         "if n == 0:",
+         "if n < 0:"),
+    ]),
+}
+
+
+def _copy_tree(dest):
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in ("skinfluence", "tests"):
+        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy2(ROOT / name, dest / name)
+
+
+def _run_tests(dest, tests, timeout):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("PYTHONPATH", None)  # the copy, first on sys.path as the working directory
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "killed (timeout)", time.perf_counter() - start, ""
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAILED")
+             or ln.startswith("ERROR")]
+    verdict = "survived" if proc.returncode == 0 else "killed"
+    return verdict, time.perf_counter() - start, lines[0][:160] if lines else ""
+
+
+def run_module(key, timeout):
+    path, tests, bugs = MODULES[key]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="planted_") as tmp:
+        dest = Path(tmp)
+        _copy_tree(dest)
+        target = dest / path
+        original = target.read_text()
+        check = subprocess.run([sys.executable, "-c", "import skinfluence; "
+                                "print(skinfluence.__file__)"], cwd=dest, capture_output=True,
+                               text=True, env=dict(os.environ, PYTHONPATH=""))
+        assert check.stdout.strip().startswith(str(dest)), check.stdout + check.stderr
+        verdict, seconds, _ = _run_tests(dest, tests, timeout)
+        if verdict != "survived":
+            raise SystemExit(f"{key}: the unmodified tests fail ({verdict}); fix them first.")
+        print(f"{key}: baseline passes in {seconds:.0f} s", flush=True)
+        for bug_id, line, planted in bugs:
+            if original.count(line) != 1:
+                raise SystemExit(f"{key}: {bug_id!r}: the line occurs {original.count(line)} "
+                                 "times in the module (expected once); update the list.")
+            target.write_text(original.replace(line, planted))
+            try:
+                verdict, seconds, first = _run_tests(dest, tests, timeout)
+            finally:
+                target.write_text(original)
+            results.append(dict(module=key, file=path, bug=bug_id, verdict=verdict,
+                                seconds=round(seconds, 1), first_failure=first))
+            print(f"  {verdict:17s} {seconds:6.1f} s  {bug_id}  {first}", flush=True)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"any of {sorted(MODULES)} (default: all)")
+    parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per test run")
+    args = parser.parse_args(argv)
+    args.modules = args.modules or list(MODULES)
+    unknown = sorted(set(args.modules) - set(MODULES))
+    if unknown:
+        parser.error(f"unknown modules {unknown}; choose from {sorted(MODULES)}")
+    results = []
+    for key in args.modules:
+        results += run_module(key, args.timeout)
+    for key in args.modules:
+        rows = [r for r in results if r["module"] == key]
+        killed = sum(r["verdict"].startswith("killed") for r in rows)
+        print(f"{key}: {killed}/{len(rows)} killed")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
