@@ -3,6 +3,7 @@
 Every error names the argument and says what was expected (the convention of the whole package).
 """
 import numbers
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -302,3 +303,12 @@ def _finite_max_abs(values):
     if not values.size or values.dtype.kind != "f":
         return 0.0
     return float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
+
+
+def is_tensor(value):
+    """Whether ``value`` is a torch tensor, without importing torch (optional) to find out.
+
+    Nothing can be a tensor before torch has been imported by someone.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(value)

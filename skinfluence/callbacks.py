@@ -9,7 +9,11 @@ from dataclasses import dataclass
 import math
 import numbers
 
-from skorch.callbacks import Callback
+try:
+    from skorch.callbacks import Callback
+except ImportError as exc:  # the callbacks are skorch's; the rest of skinfluence is not
+    raise ImportError("skinfluence.callbacks needs skorch and torch: "
+                      "pip install 'skinfluence[torch]'") from exc
 
 __all__ = ["Snapshots", "Snapshot"]
 

@@ -32,11 +32,10 @@ classes and forgets the class; the influence step barely forgets it.
 import numbers
 
 import numpy as np
-import torch
 
 from ._params import resolve
 from ._solvers import factorize, solve_factored
-from ._validation import check_batch_size, check_device, check_sample_weight
+from ._validation import check_batch_size, check_device, check_sample_weight, is_tensor
 from ._method import Context, _check_damping
 from .methods import ExactHessian, SampledHessian
 from .models import make_adapter
@@ -172,7 +171,7 @@ def _check_remove(remove, n):
     """Sorted distinct row indices from a boolean mask or an index array."""
     if remove is None:
         raise ValueError("remove is required: a boolean mask or row indices, got None.")
-    arr = _numpy(remove) if torch.is_tensor(remove) else np.asarray(remove)
+    arr = _numpy(remove) if is_tensor(remove) else np.asarray(remove)
     if arr.ndim != 1:
         raise ValueError(f"remove must be 1-D (a mask or indices), got shape {arr.shape}.")
     if arr.dtype == bool:
@@ -209,7 +208,7 @@ def _check_remaining(keep, c, y_idx, classes):
 
 # ---------------------------------------------------------------------- steps
 def _numpy(a):
-    return a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a)
+    return a.detach().cpu().double().numpy() if is_tensor(a) else np.asarray(a)
 
 
 def _regulariser_mean(adapter, train):
@@ -226,14 +225,21 @@ def _loss_gradient(adapter, train, y_idx, coef, theta):
 
 
 def _rows(train, rows):
-    return torch.as_tensor(rows, device=train.X.device) if torch.is_tensor(train.X) else rows
+    if not is_tensor(train.X):
+        return rows
+    import torch
+
+    return torch.as_tensor(rows, device=train.X.device)
 
 
 def _newton(adapter, train, c, keep, removed, theta0, n_steps, damping, solver, batch_size):
     y_idx = _numpy(train.y).astype(np.int64)
     c_rem, c_tot = c[keep].sum(), c.sum()
-    weight = train.weight * (torch.as_tensor(keep, device=train.weight.device)
-                             if torch.is_tensor(train.weight) else keep)
+    if is_tensor(train.weight):
+        import torch
+
+        keep = torch.as_tensor(keep, device=train.weight.device)
+    weight = train.weight * keep
     rest = TrainingData(train.X, train.y, weight)
     R = _regulariser_mean(adapter, rest)
     # the full objective in G's units: its gradient at the fit is the residual r
@@ -263,7 +269,11 @@ def _newton(adapter, train, c, keep, removed, theta0, n_steps, damping, solver, 
 
 
 def _as_theta(adapter, theta):
-    return theta if isinstance(adapter.theta, np.ndarray) else torch.as_tensor(theta)
+    if isinstance(adapter.theta, np.ndarray):
+        return theta
+    import torch  # a network's adapter: torch is loaded
+
+    return torch.as_tensor(theta)
 
 
 def _woodbury_solve(adapter, train, c, removed, theta, full_scale, c_rem, grad, damping, null,

@@ -65,3 +65,38 @@ def test_the_command_line_without_pandas_says_what_to_install(tmp_path):
         assert out.returncode == 2, out.stderr
         assert "pip install 'skinfluence[pandas]'" in out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_without_torch_every_name_imports_and_unlearn_works_on_a_linear_model():
+    code = _BLOCK_TORCH + textwrap.dedent("""
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        from skinfluence import *  # every public name, torch or not
+        import skinfluence
+        missing = [n for n in skinfluence.__all__ if n not in globals()]
+        assert not missing, missing
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(80, 3)); y = (X[:, 0] > 0).astype(int)
+        model = LogisticRegression().fit(X, y)
+        forgot = unlearn(model, X, y, np.arange(5))
+        assert forgot is not model and forgot.coef_.shape == model.coef_.shape
+        assert not any(m.split(".")[0] in ("torch", "skorch") for m in sys.modules)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]
+
+
+def test_without_torch_the_skorch_callbacks_say_what_to_install():
+    code = _BLOCK_TORCH + textwrap.dedent("""
+        try:
+            import skinfluence.callbacks
+        except ImportError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'skinfluence[torch]'" in out.stdout
