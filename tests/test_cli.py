@@ -46,11 +46,15 @@ def test_main_runs_the_demo_command(tmp_path, capsys):
 N_ROWS, N_FLIPPED = 300, 30
 
 
+# the child processes import the skinfluence these tests import, wherever it lies
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1",
+             "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(skinfluence.__file__)))}
+
+
 def run_cli(*args, cwd):
     """``python -m skinfluence ARGS`` in a fresh process: (exit status, stdout, stderr)."""
     out = subprocess.run([sys.executable, "-m", "skinfluence", *map(str, args)], cwd=cwd,
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         capture_output=True, text=True, timeout=120, env=CHILD_ENV)
     return out.returncode, out.stdout, out.stderr
 
 
@@ -324,7 +328,7 @@ def test_sigterm_while_writing_keeps_the_previous_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "skinfluence", "score", str(src), "--target",
                              "label", "--cv", "2", "-o", str(out), "--overwrite"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env=CHILD_ENV)
     deadline = time.monotonic() + 120
     while not _leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -527,3 +531,67 @@ def test_clean_defaults_to_fraction_auto(small_csv, tmp_path):
                           "-o", tmp_path / "o.csv")
     assert rc == 0, err
     assert "estimated share of wrong labels" in stdout
+
+
+def test_outputs_are_readable_as_named_with_a_plain_files_permissions(small_csv, tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for name in ("s.csv.gz", "s.parquet", "s.csv"):
+            rc, _, err = cli("score", small_csv, "--target", "label", "-o", tmp_path / name)
+            assert rc == 0, err
+            got = read(tmp_path / name) if not name.endswith(".gz") else \
+                pd.read_csv(tmp_path / name, compression="gzip")
+            assert len(got) == 120 and "influence_score" in got
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_dropna_reads_only_the_columns_that_are_used(table, tmp_path):
+    frame, _, _ = table
+    notes = frame.assign(note=np.where(np.arange(len(frame)) % 3 == 0, None, "checked"))
+    notes.to_csv(tmp_path / "notes.csv", index=False)
+    got = _scores(tmp_path / "notes.csv", "--dropna", "--drop", "note")
+    assert len(got) == len(frame)  # the missing notes are in a dropped column: every row stays
+
+
+def test_the_validation_file_is_never_the_output(table, tmp_path):
+    frame, _, _ = table
+    frame.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[200:].to_csv(tmp_path / "val.csv", index=False)
+    before = (tmp_path / "val.csv").read_bytes()
+    rc, _, err = cli("score", tmp_path / "train.csv", "--target", "label", "--validation",
+                     tmp_path / "val.csv", "-o", tmp_path / "val.csv", "--overwrite")
+    assert rc == 2 and "is the input file" in err
+    assert (tmp_path / "val.csv").read_bytes() == before
+
+
+def test_clean_with_a_fairness_objective_defaults_to_the_estimators_share(table, tmp_path):
+    frame, _, _ = table
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    rc, stdout, err = cli("clean", tmp_path / "d.csv", "--target", "label", "--sensitive",
+                          "group", "--objective", "demographic_parity", "--action", "trim",
+                          "-o", tmp_path / "o.csv")
+    assert rc == 0, err
+    assert f"trimmed {int(0.05 * len(frame))} of {len(frame)} rows" in stdout  # default 0.05
+
+
+@pytest.mark.parametrize("option, value, ok", [
+    ("--fraction", "1", False), ("--fraction", "0", True), ("--fraction", "0.999", True),
+    ("--fraction", "auto", True), ("--fraction", "-0.1", False),
+    ("--target-gap", "0", False), ("--target-gap", "1", False), ("--target-gap", "0.5", True),
+    ("--max-weight", "inf", False), ("--max-weight", "nan", False), ("--max-weight", "1", True),
+    ("--cv", "2", True), ("--cv", "1", False), ("--cv", "2.5", False),
+])
+def test_option_values_at_their_bounds(option, value, ok):
+    from skinfluence.cli import build_parser
+
+    argv = ["clean", "d.csv", "--target", "y", "--action", "trim", "-o", "o.csv", option, value]
+    if ok:
+        assert getattr(build_parser().parse_args(argv), option[2:].replace("-", "_")) is not None
+    else:
+        with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(io.StringIO()) as err:
+            build_parser().parse_args(argv)
+        assert exc.value.code == 2 and f"argument {option}" in err.getvalue()
