@@ -1,12 +1,15 @@
 """Plots of influence scores and of the trade-offs they buy (matplotlib, optional).
 
-Every function draws on ``ax`` (a new figure when None) and returns the Axes.
+Every function draws on ``ax`` (a new figure when None) and returns the Axes;
+the Display classes (scikit-learn's convention: ``from_estimator`` /
+``from_scores`` / ``from_fronts``, ``plot``, ``ax_``, ``figure_``) wrap them.
 matplotlib is imported when a function is called, so ``skinfluence`` itself
 does not need it: ``pip install "skinfluence[plot]"``.
 """
 import numpy as np
 
-__all__ = ["plot_score_distribution", "plot_accuracy_gap_front", "plot_robustness_front"]
+__all__ = ["plot_score_distribution", "plot_accuracy_gap_front", "plot_robustness_front",
+           "ScoreDistributionDisplay", "AccuracyGapFrontDisplay", "RobustnessFrontDisplay"]
 
 
 def _pyplot():
@@ -239,3 +242,8 @@ def plot_robustness_front(fronts, *, ax=None):
     """
     return _plot_fronts(fronts, "clean", "robust", "accuracy on clean data",
                         "accuracy under attack", ax, "Clean against robust accuracy")
+
+
+# the Display objects draw with the functions above (defined by now)
+from ._displays import (AccuracyGapFrontDisplay, RobustnessFrontDisplay,  # noqa: E402
+                        ScoreDistributionDisplay)

@@ -149,3 +149,66 @@ def test_a_wrong_ax_and_wrong_length_labels_are_named(ax):
     with pytest.raises(ValueError, match="'robust_std' has 2 entries, 'clean' has 3"):
         plot_robustness_front({"m": {"clean": [0.9, 0.8, 0.7], "robust": [0.5, 0.4, 0.3],
                                      "robust_std": [0.01, 0.02]}})
+
+
+# ---------------------------------------------------------------------- Display objects
+def _bars(ax):
+    return [(round(p.get_x(), 9), round(p.get_height(), 9)) for p in ax.patches]
+
+
+def test_score_distribution_display_from_estimator_draws_what_the_function_draws():
+    from sklearn.linear_model import LogisticRegression
+
+    from skinfluence import InfluenceTrimmer
+    from skinfluence.datasets import make_flipped_blobs
+    from skinfluence.plotting import ScoreDistributionDisplay, plot_score_distribution
+
+    d = make_flipped_blobs(random_state=0)
+    trimmer = InfluenceTrimmer(LogisticRegression(), fraction=0.1, cv=3,
+                               random_state=0).fit(d.X_train, d.y_train)
+    truth = np.zeros(len(d.y_train), bool)
+    truth[d.flipped] = True
+    display = ScoreDistributionDisplay.from_estimator(trimmer, truth=truth, bins=12)
+    reference = plot_score_distribution(trimmer, truth=truth, bins=12)
+    assert display.figure_ is display.ax_.figure
+    assert _bars(display.ax_) == _bars(reference)
+    # the trimmed count in the legend is the trimmer's own
+    labels = [t.get_text() for t in display.ax_.get_legend().get_texts()]
+    assert f"trimmed ({int((~trimmer.support_).sum())})" in labels
+    # plot again on another Axes: the same bars
+    _, ax = plt.subplots()
+    assert display.plot(bins=12, ax=ax).ax_ is ax and _bars(ax) == _bars(reference)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("bins", [3, 7])
+def test_score_distribution_display_from_scores_counts_every_score(bins):
+    from skinfluence.plotting import ScoreDistributionDisplay
+
+    s = np.array([-2.0, -1.0, 0.1, 0.5, 1.0, 1.5, np.nan])
+    display = ScoreDistributionDisplay.from_scores(s, mask=s < 0, bins=bins)
+    heights = np.array([p.get_height() for p in display.ax_.patches])
+    # stacked bars, each layer its own counts: kept first, then the acted-on ones
+    finite = s[np.isfinite(s)]
+    edges = np.histogram_bin_edges(finite, bins=bins)
+    kept, _ = np.histogram(finite[finite >= 0], bins=edges)
+    acted, _ = np.histogram(finite[finite < 0], bins=edges)
+    np.testing.assert_array_equal(heights, np.concatenate([kept, acted]))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name, keys", [("AccuracyGapFrontDisplay", ("gap", "accuracy")),
+                                        ("RobustnessFrontDisplay", ("clean", "robust"))])
+def test_front_displays_draw_each_front(name, keys):
+    import skinfluence.plotting as plotting
+
+    fronts = {"a": {keys[0]: [0.3, 0.1, 0.2], keys[1]: [0.9, 0.7, 0.8]},
+              "b": {keys[0]: [0.5], keys[1]: [0.6]}}
+    display = getattr(plotting, name).from_fronts(fronts)
+    lines = display.ax_.lines
+    assert [list(lines[0].get_xdata()), list(lines[0].get_ydata())] == \
+        [[0.1, 0.2, 0.3], [0.7, 0.8, 0.9]]  # sorted by x
+    assert display.figure_ is display.ax_.figure
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        display.plot(ax="not axes")
+    plt.close("all")
