@@ -22,6 +22,8 @@ from sklearn import config_context
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ._lds import linear_datamodeling_score
+
 __all__ = [
     "selection_rate_by_group",
     "demographic_parity_difference",
@@ -35,6 +37,7 @@ __all__ = [
     "RobustAccuracyScorer",
     "robust_accuracy_scorer",
     "robustness_scoring",
+    "linear_datamodeling_score",
 ]
 
 

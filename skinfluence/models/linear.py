@@ -320,6 +320,26 @@ class LinearModelAdapter(ModelAdapter):
         _, G, _ = self._phi_derivatives(terms, self.logits(theta, terms.X))
         return self._back_project(terms.X, terms.coef[:, None] * G)
 
+    def objective_gradients(self, terms, theta=None):
+        """(P, m) block: column j is the gradient of row j's term ``coef_j * phi_j``.
+
+        ``phi_j``'s gradient is ``g_j (x) a_j`` (its logit gradient times the
+        row), so the block is built from the rows at once.
+        """
+        theta = self.theta if theta is None else theta
+        _, G, _ = self._phi_derivatives(terms, self.logits(theta, terms.X))
+        A = terms.X.toarray() if is_sparse(terms.X) else np.asarray(terms.X, dtype=np.float64)
+        if self.fit_intercept:
+            A = np.hstack([A, np.ones((A.shape[0], 1))])
+        G = terms.coef[:, None] * G
+        return (G[:, :, None] * A[:, None, :]).reshape(A.shape[0], -1).T
+
+    def objective_logit_curvature(self, terms, theta=None):
+        """(m, K', K'): ``coef_j`` times row j's Hessian of ``phi_j`` in its logits."""
+        theta = self.theta if theta is None else theta
+        _, _, Hf = self._phi_derivatives(terms, self.logits(theta, terms.X))
+        return terms.coef[:, None, None] * Hf
+
     def objective_hessian(self, terms, theta=None, batch_size=4096):
         """hess_theta J (P x P): sum_j coef_j * (d2 phi / df2)_j (x) a_j a_j^T."""
         theta = self.theta if theta is None else theta
@@ -456,6 +476,17 @@ class LinearModelAdapter(ModelAdapter):
             return (np.einsum("nk,kl->nkl", dp, np.eye(P.shape[1]))
                     - dp[:, :, None] * P[:, None, :] - P[:, :, None] * dp[:, None, :])
         return (P * (1 - P) * (1 - 2 * P) * df)[:, :, None]
+
+    def curvature_derivative_forms(self, P, G):
+        """``g^T (dS / df_k) g`` for every logit k: (..., K'), P and G broadcast (..., K').
+
+        With ``S = diag(p) - p p^T`` (one logit: ``p (1 - p)``, the same
+        formula), ``dS / df_k`` moves p by ``S e_k``, so the form is
+        ``(S g^2)_k - 2 (S g)_k (p . g)``, written without any K' x K' array.
+        """
+        pg = np.sum(P * G, axis=-1, keepdims=True)
+        pg2 = np.sum(P * G * G, axis=-1, keepdims=True)
+        return P * (G * G - pg2) - 2.0 * P * (G - pg) * pg
 
     def regulariser_hessian_mean(self, train):
         """Regulariser Hessian in mean form (divided by sum_i c_i), as a diagonal."""
@@ -599,7 +630,10 @@ class LinearModelAdapter(ModelAdapter):
 
         Parameters
         ----------
-        thetas, directions : lists of flat vectors, one pair per member.
+        thetas, directions : lists, one pair per member
+            Flat parameter vectors; each direction is a flat vector, or a
+            (P, B) block of B directions (the same B for every member), all
+            scored by the same chunk product.
         chunk_hook : callable or None
             Extra per-chunk work (NewtonLOO's). It has ``directions`` (R, P),
             whose logit products with each row come out of the same chunk
@@ -609,11 +643,16 @@ class LinearModelAdapter(ModelAdapter):
 
         Returns
         -------
-        scores : (n, n_members) array; with ``chunk_hook``, also its (n, n_columns) array.
+        scores : (n, n_members) array, (n, n_members, B) for blocks of directions;
+            with ``chunk_hook``, also its (n, n_columns) array.
         """
         K, D, d = self.n_outputs, self.n_columns, self.n_features
         n_members = len(thetas)
-        stacked = [t.reshape(K, D) for t in thetas] + [v.reshape(K, D) for v in directions]
+        block = directions[0].ndim == 2
+        width = directions[0].shape[1] if block else 1
+        # direction b of a block: rows b*K:(b+1)*K of the stacked coefficients
+        stacked = [t.reshape(K, D) for t in thetas] + [
+            np.asarray(v).T.reshape(width * K, D) for v in directions]
         if chunk_hook is not None:  # class k's block of every hook direction, k by k
             stacked += [chunk_hook.directions[:, k * D:(k + 1) * D] for k in range(K)]
         C = np.vstack(stacked)  # (rows, D): one matmul per chunk gives every column
@@ -621,17 +660,20 @@ class LinearModelAdapter(ModelAdapter):
         step = min(batch_size, MAX_CHUNK_ROWS, max(64, 4 * AUTO_CHUNK_BYTES // (8 * len(C))))
         Cx = np.ascontiguousarray(C[:, :d].T)
         cb = C[:, d] if self.fit_intercept else None
-        scores = np.empty((train.n, n_members))
+        scores = np.empty((train.n, n_members, width))
         extra = None if chunk_hook is None else np.empty((train.n, chunk_hook.n_columns))
         with blas_single_thread():
             self._score_chunks(train, max(1, step), (Cx, cb), (scores, extra), chunk_hook,
-                               progress)
+                               progress, block)
+        if not block:
+            scores = scores[:, :, 0]
         return scores if chunk_hook is None else (scores, extra)
 
-    def _score_chunks(self, train, step, coefs, out, chunk_hook, progress):
+    def _score_chunks(self, train, step, coefs, out, chunk_hook, progress, block=False):
         """The chunk loop of :meth:`score_pass`, filling ``out`` in place."""
         (Cx, cb), (scores, extra) = coefs, out
-        K, n_members = self.n_outputs, scores.shape[1]
+        K, (n_members, width) = self.n_outputs, scores.shape[1:]
+        wK = width * K  # columns of one member's directions
         inv_mean = 1.0 / train.weight.mean()  # relative weights, chunk by chunk
         for start in range(0, train.n, step):
             stop = min(start + step, train.n)
@@ -645,25 +687,29 @@ class LinearModelAdapter(ModelAdapter):
                 check_finite_rows(Xc)
             y = train.y[start:stop]
             w = train.weight[start:stop] * inv_mean
+            first = n_members * K  # the directions' columns start here
             for m in range(n_members):
                 F = Z[:, m * K:(m + 1) * K]
-                G = Z[:, (n_members + m) * K:(n_members + m + 1) * K]
-                scores[start:stop, m] = w * self._residual_dot(F, G, y)
+                G = Z[:, first + m * wK:first + (m + 1) * wK].reshape(stop - start, width, K)
+                scores[start:stop, m] = w[:, None] * self._residual_dot(F, G, y)
             if chunk_hook is not None:
-                jvps = Z[:, 2 * n_members * K:].reshape(stop - start, K, -1)
-                chunk = Chunk(self, Z[:, :K], Z[:, n_members * K:(n_members + 1) * K], jvps, y,
-                              train.weight[start:stop])
+                jvps = Z[:, first + n_members * wK:].reshape(stop - start, K, -1)
+                G0 = Z[:, first:first + wK]
+                chunk = Chunk(self, Z[:, :K], G0.reshape(-1, width, K) if block else G0,
+                              jvps, y, train.weight[start:stop])
                 extra[start:stop] = chunk_hook(slice(start, stop), chunk)
             if progress is not None:
                 progress.update(stop - start)
 
     def _residual_dot(self, F, G, y):
-        """Row-wise ``<p(F) - onehot(y), G>`` (the score's factor), without the one-hots."""
+        """``<p(F_i) - onehot(y_i), G_ib>`` for every row i and direction b, G (n, B, K').
+
+        The score's factor, without the one-hots."""
         if not self.multinomial:
-            return (expit(F[:, 0]) - y) * G[:, 0]
+            return (expit(F[:, 0]) - y)[:, None] * G[:, :, 0]
         E = np.exp(F - F.max(axis=1, keepdims=True))
         rows = np.arange(len(y))
-        return np.einsum("nk,nk->n", E, G) / E.sum(axis=1) - G[rows, y]
+        return np.einsum("nk,nbk->nb", E, G) / E.sum(axis=1)[:, None] - G[rows, :, y]
 
 
 def _consecutive_int_codes(y, classes):

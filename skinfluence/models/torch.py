@@ -506,23 +506,43 @@ class TorchModelAdapter(ModelAdapter):
         """All members' scores ``w_i <v_m, grad l_i(theta_m)>``: (n, M) tensor on the device.
 
         One ``torch.func.jvp`` per member per chunk; nothing leaves the device
-        until the caller converts the result.
+        until the caller converts the result. A direction may be a (P, B)
+        block: its B tangents go through one batched JVP (``vmap`` over
+        ``jvp``, at most ``HESSIAN_BLOCK`` rows x tangents at a time) and the
+        scores are (n, M, B).
         """
         members = [self._member(t) for t in thetas]
         vs = [as_vector(v, self.theta) for v in directions]
         w = train.relative_weight
-        scores = torch.empty((train.n, len(members)), dtype=self.dtype, device=self.device)
+        shape = (train.n, len(members)) + tuple(vs[0].shape[1:])
+        scores = torch.empty(shape, dtype=self.dtype, device=self.device)
         with torch.no_grad():
             for s in range(0, train.n, batch_size):
                 x, y = self._rows(train.X, train.y, s, s + batch_size)
                 wc = w[s:s + batch_size].to(self.device, non_blocking=True)
                 for m, (member, v) in enumerate(zip(members, vs)):
                     with self._mode(member, s):
-                        _, tangent = jvp(self._losses(member, x, y), (member.theta,), (v,))
-                    scores[s:s + batch_size, m] = wc * tangent
+                        losses = self._losses(member, x, y)
+                        tangent = _directional(losses, member.theta, v, x.shape[0])
+                    scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
+
+
+def _directional(f, theta, v, n_rows):
+    """Derivative of ``f`` (a vector of n values) along ``v`` (P,) or each column of v (P, B).
+
+    A block goes through ``vmap`` over ``jvp`` in groups of at most
+    ``HESSIAN_BLOCK / n_rows`` columns (bounded memory): (n,) or (n, B).
+    """
+    if v.ndim == 1:
+        return jvp(f, (theta,), (v,))[1]
+    group = max(1, HESSIAN_BLOCK // max(1, n_rows))
+    one = (lambda t: jvp(f, (theta,), (t,))[1])
+    parts = [vmap(one, randomness="same")(v[:, b:b + group].T)
+             for b in range(0, v.shape[1], group)]
+    return torch.cat(parts).T
 
 
 def _row_norms(t):
