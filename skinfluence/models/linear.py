@@ -30,15 +30,17 @@ from dataclasses import replace
 import os
 
 import numpy as np
-from scipy.special import expit, log_expit, softmax, log_softmax
+from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_feature_names, check_features, check_labels, is_sparse
+from ._loss import HalfBinomialLoss, HalfMultinomialLoss
 from .base import ATTACK_NORMS, Chunk, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
 
-SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
+SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')", "LinearRegression",
+             "Ridge", "SGDRegressor(loss='squared_error')")
 
 #: bytes of float64 feature rows per chunk of the scoring pass with batch_size="auto".
 #: Each chunk has a fixed cost of a few numpy calls: at d = 100 on 2 cores, 2,048-row
@@ -101,6 +103,9 @@ class LinearModelAdapter(ModelAdapter):
         self.theta = np.hstack(blocks).ravel()
         self.n_params = self.theta.size
         self._c, self._lam = self._objective_constants(estimator)
+        #: the per-sample loss (value, residual, curvature in the logits)
+        self.loss = HalfMultinomialLoss(self.n_outputs) if self.multinomial else \
+            HalfBinomialLoss()
 
     # ------------------------------------------------------------------ objective
     @staticmethod
@@ -250,16 +255,12 @@ class LinearModelAdapter(ModelAdapter):
         return F + b if b is not None else F
 
     def probabilities(self, F):
-        """Class probabilities from logits: sigmoid (one logit) or softmax, (n, K')."""
-        return expit(F) if not self.multinomial else softmax(F, axis=1)
+        """The loss's inverse link of the logits (sigmoid, softmax; identity), (n, K')."""
+        return self.loss.link(F)
 
-    def targets(self, y_idx):
-        """Class indices -> the one-hot targets of the logits' residual, (n, K')."""
-        if not self.multinomial:
-            return y_idx.reshape(-1, 1).astype(np.float64)
-        Y = np.zeros((len(y_idx), self.n_outputs))
-        Y[np.arange(len(y_idx)), y_idx] = 1.0
-        return Y
+    def targets(self, y):
+        """Labels -> the targets of the logits' residual ``P - Y`` (one-hots), (n, K')."""
+        return self.loss.targets(y)
 
     def predict_proba(self, X, theta=None):
         """Class probabilities (n, K) at ``theta`` (default: the fitted parameters)."""
@@ -270,10 +271,8 @@ class LinearModelAdapter(ModelAdapter):
         return softmax(F, axis=1)
 
     def curvature(self, P):
-        """Per-sample Hessian of the log-loss w.r.t. the logits: (n, K', K')."""
-        if not self.multinomial:
-            return (P * (1.0 - P))[:, :, None]
-        return np.einsum("nk,kl->nkl", P, np.eye(P.shape[1])) - P[:, :, None] * P[:, None, :]
+        """Per-sample Hessian of the loss w.r.t. the logits: (n, K', K')."""
+        return self.loss.curvature(P)
 
     def _phi_derivatives(self, terms, F):
         """Value, gradient (n, K') and Hessian (n, K', K') of phi w.r.t. the logits."""
@@ -297,10 +296,7 @@ class LinearModelAdapter(ModelAdapter):
         return pc, grad, hess
 
     def per_sample_loss_from_logits(self, F, y_idx):
-        if not self.multinomial:
-            f = F[:, 0]
-            return -np.where(y_idx == 1, log_expit(f), log_expit(-f))
-        return -log_softmax(F, axis=1)[np.arange(len(y_idx)), y_idx]
+        return self.loss.value(F, y_idx)
 
     def _back_project(self, X, G):
         """sum_j G_j (x) a_j as a flat parameter vector, G of shape (n, K')."""
@@ -471,22 +467,11 @@ class LinearModelAdapter(ModelAdapter):
 
     def curvature_derivative(self, P, df):
         """Change of the per-sample logit curvature S when the logits move by ``df``."""
-        if self.multinomial:
-            dp = np.einsum("nkl,nl->nk", self.curvature(P), df)
-            return (np.einsum("nk,kl->nkl", dp, np.eye(P.shape[1]))
-                    - dp[:, :, None] * P[:, None, :] - P[:, :, None] * dp[:, None, :])
-        return (P * (1 - P) * (1 - 2 * P) * df)[:, :, None]
+        return self.loss.curvature_derivative(P, df)
 
     def curvature_derivative_forms(self, P, G):
-        """``g^T (dS / df_k) g`` for every logit k: (..., K'), P and G broadcast (..., K').
-
-        With ``S = diag(p) - p p^T`` (one logit: ``p (1 - p)``, the same
-        formula), ``dS / df_k`` moves p by ``S e_k``, so the form is
-        ``(S g^2)_k - 2 (S g)_k (p . g)``, written without any K' x K' array.
-        """
-        pg = np.sum(P * G, axis=-1, keepdims=True)
-        pg2 = np.sum(P * G * G, axis=-1, keepdims=True)
-        return P * (G * G - pg2) - 2.0 * P * (G - pg) * pg
+        """``g^T (dS / df_k) g`` for every logit k: (..., K'), P and G broadcast (..., K')."""
+        return self.loss.curvature_derivative_forms(P, G)
 
     def regulariser_hessian_mean(self, train):
         """Regulariser Hessian in mean form (divided by sum_i c_i), as a diagonal."""
@@ -518,9 +503,7 @@ class LinearModelAdapter(ModelAdapter):
 
     def _curvature_times(self, P, Z):
         """Each row's logit curvature times its row of Z, without the (n, K, K) array."""
-        if not self.multinomial:
-            return P * (1.0 - P) * Z
-        return P * (Z - np.einsum("nk,nk->n", P, Z)[:, None])
+        return self.loss.curvature_times(P, Z)
 
     def hessian_norms(self, train, theta=None):
         """||hess l_i||_F for every training row (the logit sampler's sizes)."""
@@ -705,11 +688,7 @@ class LinearModelAdapter(ModelAdapter):
         """``<p(F_i) - onehot(y_i), G_ib>`` for every row i and direction b, G (n, B, K').
 
         The score's factor, without the one-hots."""
-        if not self.multinomial:
-            return (expit(F[:, 0]) - y)[:, None] * G[:, :, 0]
-        E = np.exp(F - F.max(axis=1, keepdims=True))
-        rows = np.arange(len(y))
-        return np.einsum("nk,nbk->nb", E, G) / E.sum(axis=1)[:, None] - G[rows, :, y]
+        return self.loss.residual_dot(F, G, y)
 
 
 def _consecutive_int_codes(y, classes):
