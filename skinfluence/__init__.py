@@ -5,6 +5,7 @@ negative = detrimental.
 """
 from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
+from .objectives import MeanPredictionGap, BoundedGroupLoss
 from .influence import influence_scores, InfluenceResult
 from .attribution import influence_matrix, TopInfluences
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler, influence_weights
@@ -43,4 +44,6 @@ __all__ = [
     "DemographicParity",
     "EqualizedOdds",
     "AdversarialRobustness",
+    "MeanPredictionGap",
+    "BoundedGroupLoss",
 ]
