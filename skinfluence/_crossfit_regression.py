@@ -70,7 +70,7 @@ def _score_split(estimator, plan, train, val, method, objective, filter_rows, se
                  batch_size, adapter_options, verbose):
     params = _check_method_params(plan.X, plan.fit_params, train)
     X_train = _rows(plan.X, train)
-    model = clone(estimator).fit(X_train, plan.y[train], **params)
+    model = fit_clone(estimator, X_train, plan.y[train], params)
     out = {"pred_train": np.asarray(model.predict(X_train), dtype=np.float64).ravel()}
     if val is None:
         X_v, y_v, s_v = plan.X_val, plan.y_val, plan.sensitive_val
@@ -91,6 +91,17 @@ def _score_split(estimator, plan, train, val, method, objective, filter_rows, se
     )
     out["n_val"] = len(y_v)
     return out
+
+
+def fit_clone(estimator, X, y, params):
+    """A clone of ``estimator`` fitted on real targets ``y`` (1-D).
+
+    skorch's ``NeuralNetRegressor`` needs them as a column (n, 1): given a
+    vector its MSELoss would broadcast (n, 1) outputs against (n,) targets.
+    """
+    if type(estimator).__module__.startswith("skorch"):
+        y = y.reshape(-1, 1).astype(np.float32)
+    return clone(estimator).fit(X, y, **params)
 
 
 def _regression_splits(plan, act_idx, cv, seed):

@@ -34,7 +34,7 @@ from ._compat import (
 )
 from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
-from ._crossfit_regression import score_regression_rows
+from ._crossfit_regression import fit_clone, score_regression_rows
 from ._validation import column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
@@ -180,7 +180,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             self._act(scores, y, proba, sw, fitted)
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
-        self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
+        self.estimator_ = fit_clone(self.estimator, X_fit, y_fit, params) if self._regression \
+            else clone(self.estimator).fit(X_fit, y_fit, **params)
         return self
 
     # ------------------------------------------------------------------ pieces of fit
@@ -251,9 +252,10 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         """Probabilities from a clone fitted on all rows (precomputed scores, multiclass).
 
         A regressor: its in-sample predictions, (n, 1)."""
-        model = clone(self.estimator).fit(plan.X, plan.y, **plan.fit_params)
         if self._regression:
+            model = fit_clone(self.estimator, plan.X, plan.y, plan.fit_params)
             return np.asarray(model.predict(plan.X), dtype=np.float64).reshape(-1, 1)
+        model = clone(self.estimator).fit(plan.X, plan.y, **plan.fit_params)
         P = np.zeros((plan.X.shape[0], len(classes)))
         P[:, np.searchsorted(classes, model.classes_)] = model.predict_proba(plan.X)
         return P

@@ -33,6 +33,22 @@ def is_linear_regressor(estimator):
     return isinstance(estimator, (LinearRegression, Ridge, SGDRegressor))
 
 
+def check_real_targets(y, name, n):
+    """Regression targets as a finite float64 vector of length ``n``, or a ValueError."""
+    if y is None:
+        raise ValueError(f"{name} is required (1-D targets of length {n}), got None.")
+    try:
+        y = np.asarray(column_or_1d(y, warn=False), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 1-D array of real targets: {exc}") from exc
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} targets but the matching features have "
+                         f"{n} rows.")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return y
+
+
 class LinearRegressorAdapter(LinearModelAdapter):
     """Differentiable view of a fitted squared-error linear regressor.
 
@@ -54,6 +70,7 @@ class LinearRegressorAdapter(LinearModelAdapter):
 
     family = "linear regressor"
     is_regressor = True
+    supports_dask = False  # the Dask wrapper reads classes (class weights, label counts)
 
     def __init__(self, estimator):  # noqa: D107 - the classifier's checks do not apply
         if not is_linear_regressor(estimator):
@@ -107,19 +124,7 @@ class LinearRegressorAdapter(LinearModelAdapter):
 
     def encode(self, y, *, name, n):
         """Validated real targets (float64, finite, length ``n``); no class lookup."""
-        if y is None:
-            raise ValueError(f"{name} is required (1-D targets of length {n}), got None.")
-        try:
-            y = column_or_1d(y, warn=False)
-            y = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be a 1-D array of real targets: {exc}") from exc
-        if len(y) != n:
-            raise ValueError(f"{name} has {len(y)} targets but the matching features have "
-                             f"{n} rows.")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{name} contains NaN or infinity.")
-        return y
+        return check_real_targets(y, name, n)
 
     def predict(self, X, theta=None):
         """Predictions (n,) at ``theta`` (default: the fitted parameters)."""
