@@ -10,13 +10,18 @@ row i) is a robust outlier:
 with MAD the median absolute deviation (1.4826 MAD estimates the standard
 deviation of Gaussian residuals, and neither is moved by the outliers
 themselves). On clean data with Gaussian noise ``P(z > 3.5) = 4.7e-4``, so the
-rule acts on almost nothing when no target is corrupted. The rows acted on are
-the lowest by the mean of their influence rank and their residual rank.
+rule acts on almost nothing when no target is corrupted.
+
+The rows acted on are those of largest z (the influence score breaks ties).
+Chosen on two cells of benchmarks/bench_regression.py (diabetes and star98,
+10% of targets shifted by 5-10 standard deviations, 5 seeds): ranking by z
+flagged corrupted rows with precision 1.00 / 0.94, the mean of the influence
+rank and the residual rank (the classifiers' rule) 0.61 / 0.69, the
+influence rank alone 0.60 / 0.65; the other cells were held out.
 """
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 #: robust z above which a held-out residual counts as a corrupted target
 Z_THRESHOLD = 3.5
@@ -50,7 +55,7 @@ class TargetIssues:
 
 
 def find_target_issues(scores, predictions, y, active, z_threshold=Z_THRESHOLD):
-    """Count the outlying held-out residuals and rank the rows to act on.
+    """Count the outlying held-out residuals and rank the rows (largest z first).
 
     Parameters
     ----------
@@ -73,7 +78,5 @@ def find_target_issues(scores, predictions, y, active, z_threshold=Z_THRESHOLD):
     z = robust_z(np.asarray(y, dtype=np.float64)[idx] - np.asarray(predictions)[idx])
     rate = float(np.mean(z > z_threshold)) if len(idx) else 0.0
     s = np.asarray(scores, dtype=np.float64)[idx]
-    influence_rank = rankdata(np.where(np.isfinite(s), s, np.inf))  # lowest score first
-    residual_rank = rankdata(-z)  # largest residual first
-    order = np.argsort(influence_rank + residual_rank, kind="stable")
+    order = np.lexsort((np.where(np.isfinite(s), s, np.inf), -z))  # largest z, then lowest score
     return TargetIssues(ranked=idx[order], noise_rate=rate)

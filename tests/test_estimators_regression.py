@@ -136,6 +136,11 @@ def test_robust_z_and_the_count_rule_on_constructed_residuals():
     part = find_target_issues(-np.abs(r), np.zeros(400), r, active)
     assert part.noise_rate == pytest.approx(15 / 395)
     assert not np.isin(planted[:5], part.ranked).any()
+    # equal z (a zero MAD puts every off-median row at infinity): the lowest score first
+    flat = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 5.0, -5.0])
+    tied = find_target_issues(np.array([0, 0, 0, 0, 0, 2.0, -1.0]), np.zeros(7), flat,
+                              np.ones(7, bool))
+    assert tied.ranked[:2].tolist() == [6, 5] and tied.noise_rate == pytest.approx(2 / 7)
 
 
 def test_regression_inputs_are_checked():
