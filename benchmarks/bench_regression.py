@@ -74,7 +74,7 @@ def load(name, seed):
         for part, size in ((d.X_train, 3000), (d.X_test, 2000)):
             frames.append(part.iloc[rng.choice(len(part), size, replace=False)])
         both = pd.get_dummies(pd.concat(frames), dtype=float)
-        y = both.pop("hours_per_week").to_numpy()
+        y = both.pop("hours_per_week").to_numpy(dtype=np.float64)
         X = both.to_numpy()
         return X[:3000], X[3000:], y[:3000], y[3000:]
     else:
@@ -85,7 +85,7 @@ def load(name, seed):
 def corrupt(y, level, rng):
     n_bad = int(round(level * len(y)))
     bad = rng.choice(len(y), n_bad, replace=False)
-    y = y.copy()
+    y = np.asarray(y, dtype=np.float64).copy()
     y[bad] += rng.choice([-1.0, 1.0], n_bad) * rng.uniform(5, 10, n_bad) * y.std()
     flags = np.zeros(len(y), dtype=bool)
     flags[bad] = True

@@ -158,3 +158,20 @@ def test_regression_inputs_are_checked():
     est = clone(InfluenceRelabeler(Ridge(), fraction=0.2, random_state=0)).fit(X, y_obs)
     np.testing.assert_array_equal(y_obs, before)  # the caller's targets are not changed
     assert est.n_relabeled_ == 6
+
+
+@pytest.mark.parametrize("n_issues", ["auto", 4, 0.1])
+def test_find_label_issues_on_a_regressor_flags_outlying_held_out_residuals(n_issues):
+    from skinfluence import find_label_issues
+
+    X, _, y_obs, _ = _data(n=80, seed=11, shift=8.0, n_bad=6)
+    splits = list(KFold(4, shuffle=True, random_state=0).split(X))
+    r = y_obs - _held_out_predictions(X, y_obs, splits)
+    med = statistics.median(r.tolist())
+    z = np.abs(r - med) / (1.4826 * statistics.median([abs(v - med) for v in r.tolist()]))
+    count = {"auto": _mad_count(r, 3.5), 4: 4, 0.1: 8}[n_issues]
+    got = find_label_issues(Ridge(), X, y_obs, n_issues=n_issues, cv=splits,
+                            return_indices=True)
+    np.testing.assert_array_equal(got, np.argsort(-z, kind="stable")[:count])
+    mask = find_label_issues(Ridge(), X, y_obs, n_issues=n_issues, cv=splits)
+    assert mask.sum() == count and set(np.flatnonzero(mask)) == set(got.tolist())
