@@ -196,9 +196,14 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     Parameters
     ----------
     estimator : estimator object
-        A classifier supported by :func:`skinfluence.influence_scores`
-        (``LogisticRegression``, ``SGDClassifier(loss="log_loss")``, torch /
-        skorch models). Cloned, never modified.
+        A classifier or regressor supported by :func:`skinfluence.influence_scores`
+        (``LogisticRegression``, ``SGDClassifier(loss="log_loss")``, ``Ridge``,
+        ``LinearRegression``, ``SGDRegressor``, torch / skorch models). Cloned,
+        never modified. Around a regressor the estimator is a regressor (its
+        ``score`` is R^2), cross-fits on shuffled K folds, scores against the
+        held-out rows whose residual is not a robust outlier
+        (``trusted="agree"``), and ``fraction="auto"`` acts on the rows whose
+        held-out residual lies beyond 3.5 robust (MAD) standard deviations.
     method : str or Method, default="ip"
         "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
         or an instance such as ``IPEnsemble(n_members=5)`` (tunable:
@@ -379,14 +384,17 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
     problems the class a model finds most probable among the others, with
     probabilities from the model that held the sample out (cross-fitting) or
     from the scoring model (hold-out / explicit validation data). Relabeling
-    never leaves a class without samples. Parameters are those of
+    never leaves a class without samples. Around a regressor, a selected
+    target is replaced by its prediction from the model that held it out
+    (cross-fitting; the scoring model's in-sample prediction with explicit
+    validation data or precomputed scores). Parameters are those of
     :class:`InfluenceTrimmer`.
 
     Parameters
     ----------
     estimator : estimator object
-        Supported classifier (see :class:`InfluenceTrimmer`); multiclass
-        problems need ``predict_proba``.
+        Supported classifier or regressor (see :class:`InfluenceTrimmer`);
+        multiclass problems need ``predict_proba``.
     method : str or Method, default="ip"
     objective : str or Objective, default="utility"
     fraction : float in [0, 1) or "auto", default=0.05
