@@ -213,3 +213,18 @@ def test_scores_do_not_mutate_the_callers_data():
         assert s.shape == (len(y),) and np.all(np.isfinite(s))
     for before, after in zip(copies, [X, y, Xv, yv, model.coef_]):
         np.testing.assert_array_equal(before, after)
+
+
+def test_influence_matrix_newton_loo_is_each_test_rows_leave_one_out_change():
+    """One column per test row: the exact refit change of that row's half squared error."""
+    from skinfluence import influence_matrix
+
+    X, y, Xv, yv = _problem(n=40, seed=11)
+    est = Ridge(alpha=1.5, solver="cholesky")
+    model = est.fit(X, y)
+    M = np.asarray(influence_matrix(model, X, y, Xv[:5], yv[:5], method=NewtonLOO()))
+    base = 0.5 * (model.predict(Xv[:5]) - yv[:5]) ** 2
+    loo = np.array([0.5 * (Ridge(alpha=1.5, solver="cholesky").fit(
+        np.delete(X, i, 0), np.delete(y, i)).predict(Xv[:5]) - yv[:5]) ** 2 - base
+        for i in range(40)])  # (n_train, n_test)
+    np.testing.assert_allclose(M.T, loo, rtol=1e-8, atol=1e-10 * np.abs(loo).max())
