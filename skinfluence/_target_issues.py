@@ -5,8 +5,6 @@ each clone scored against its held-out rows whose residual is not a robust
 outlier, and the rows ranked by the robust z of their held-out residual
 (:mod:`skinfluence._target_noise`).
 """
-import numbers
-
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_X_y
@@ -16,13 +14,13 @@ from ._crossfit_regression import score_regression_rows
 from ._params import resolve
 from ._target_noise import find_target_issues
 from ._validation import check_sample_weight
+from .label_issues import _check_n_issues, _select_flagged
 from .methods import METHODS
 from .objectives import Utility
 
 
 def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, return_indices,
-                           sample_weight, batch_size, adapter_options, n_jobs, random_state,
-                           check_n_issues):
+                           sample_weight, batch_size, adapter_options, n_jobs, random_state):
     """Mask (or ranked indices) of the likely corrupted targets; see ``find_label_issues``."""
     X, y = check_X_y(X, y, accept_sparse="csr", y_numeric=True)
     y = np.asarray(y, dtype=np.float64)
@@ -31,7 +29,7 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
     active = np.ones(n, dtype=bool) if sw is None else sw > 0
     if active.sum() < 2:
         raise ValueError("find_label_issues needs at least 2 rows of positive weight.")
-    check_n_issues(n_issues, int(active.sum()))
+    _check_n_issues(n_issues, int(active.sum()))
     plan = ScoringPlan(X=X, y=y, fit_params={} if sw is None else {"sample_weight": sw},
                        sample_weight=sw, sensitive=None)
     rng = check_random_state(random_state)
@@ -41,15 +39,4 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
         batch_size=batch_size, adapter_options=adapter_options,
     )
     issues = find_target_issues(scored.scores, scored.proba[:, 0], y, active)
-    if n_issues == "auto":
-        count = round(issues.noise_rate * active.sum())
-    elif isinstance(n_issues, numbers.Integral):
-        count = n_issues
-    else:
-        count = int(np.floor(n_issues * active.sum()))
-    ranked = issues.ranked[:int(count)]
-    if return_indices:
-        return ranked
-    mask = np.zeros(n, dtype=bool)
-    mask[ranked] = True
-    return mask
+    return _select_flagged(issues, n_issues, active, return_indices)

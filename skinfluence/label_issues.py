@@ -104,8 +104,7 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
         return find_regression_issues(
             estimator, X, y, method=method, n_issues=n_issues, cv=cv, trusted=trusted,
             return_indices=return_indices, sample_weight=sample_weight, batch_size=batch_size,
-            adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state,
-            check_n_issues=_check_n_issues)
+            adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state)
     X, y = check_X_y(X, y, accept_sparse="csr")
     check_classification_targets(y)
     n = len(y)
@@ -125,6 +124,11 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     )
     y_idx = np.searchsorted(classes, y)
     issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
+    return _select_flagged(issues, n_issues, active, return_indices)
+
+
+def _select_flagged(issues, n_issues, active, return_indices):
+    """The first rows of ``issues.ranked``, as many as ``n_issues`` says: mask or indices."""
     if n_issues == "auto":
         count = round(issues.noise_rate * active.sum())
     elif isinstance(n_issues, numbers.Integral):
@@ -134,7 +138,7 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     ranked = issues.ranked[:int(count)]
     if return_indices:
         return ranked
-    mask = np.zeros(n, dtype=bool)
+    mask = np.zeros(len(active), dtype=bool)
     mask[ranked] = True
     return mask
 
