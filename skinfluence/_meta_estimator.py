@@ -161,12 +161,15 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             if self._needs_proba(np.inf if self._regression else len(classes)):
                 proba = self._in_sample_proba(plan, classes)
         else:
-            scored = (score_regression_rows if self._regression else score_training_rows)(
+            score, extra = score_training_rows, {}
+            if self._regression:  # the refined held-out predictions only where they are read
+                score, extra = score_regression_rows, {"refine": self._needs_proba(np.inf)}
+            scored = score(
                 self.estimator, plan, method=method, objective=objective, cv=self.cv,
                 trusted=self.trusted, seed=int(rng.randint(np.iinfo(np.int32).max)),
                 n_jobs=self.n_jobs, batch_size=self.batch_size,
                 adapter_options=self.adapter_options, log=self._log if self.verbose else None,
-                verbose=self.verbose,
+                verbose=self.verbose, **extra,
             )
             scores, proba = scored.scores, scored.proba
             fitted = scored.fitted if scored.held_out.any() else None

@@ -10,7 +10,10 @@ row i) is a robust outlier:
 with MAD the median absolute deviation (1.4826 MAD estimates the standard
 deviation of Gaussian residuals, and neither is moved by the outliers
 themselves). On clean data with Gaussian noise ``P(z > 3.5) = 4.7e-4``, so the
-rule acts on almost nothing when no target is corrupted.
+rule acts on almost nothing when no target is corrupted. The held-out
+predictions come from a second round of fold models refitted without the
+first round's outliers (:func:`skinfluence._crossfit_regression.refined_predictions`):
+a fold model pulled by corrupted targets hides some of them.
 
 The rows acted on are those of largest z (the influence score breaks ties).
 Chosen on two cells of benchmarks/bench_regression.py (diabetes and star98,

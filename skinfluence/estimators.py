@@ -203,7 +203,8 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         ``score`` is R^2), cross-fits on shuffled K folds, scores against the
         held-out rows whose residual is not a robust outlier
         (``trusted="agree"``), and ``fraction="auto"`` acts on the rows whose
-        held-out residual lies beyond 3.5 robust (MAD) standard deviations.
+        held-out residual lies beyond 3.5 robust (MAD) standard deviations
+        (held out by fold models refitted without the first round's outliers).
     method : str or Method, default="ip"
         "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
         or an instance such as ``IPEnsemble(n_members=5)`` (tunable:
