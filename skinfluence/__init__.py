@@ -5,7 +5,9 @@ negative = detrimental.
 """
 from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
 from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
+from .objectives import MeanPredictionGap, BoundedGroupLoss
 from .influence import influence_scores, InfluenceResult
+from .attribution import influence_matrix, TopInfluences
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler, influence_weights
 from .label_issues import find_label_issues
 
@@ -25,6 +27,8 @@ def __getattr__(name):
 __all__ = [
     "influence_scores",
     "InfluenceResult",
+    "influence_matrix",
+    "TopInfluences",
     "InfluenceTrimmer",
     "InfluenceReweighter",
     "InfluenceRelabeler",
@@ -40,4 +44,6 @@ __all__ = [
     "DemographicParity",
     "EqualizedOdds",
     "AdversarialRobustness",
+    "MeanPredictionGap",
+    "BoundedGroupLoss",
 ]

@@ -10,8 +10,8 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils import check_random_state, get_tags
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone, is_regressor
+from sklearn.utils import RegressorTags, check_random_state, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -34,6 +34,7 @@ from ._compat import (
 )
 from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
+from ._crossfit_regression import fit_clone, score_regression_rows
 from ._validation import check_groups, column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
@@ -121,11 +122,18 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             if needs_s else None
         X_in, y_in = X, y
         X, y = self._validate_X(X, y)
-        check_classification_targets(y)
+        self._regression = is_regressor(self.estimator)
+        if self._regression:  # a regressor: real targets, K folds, residual-trusted rows
+            y = _real_targets(y)
+        else:
+            check_classification_targets(y)
         est_params = self._route_fit_params(X, sample_weight, fit_params)
         sw = est_params.get("sample_weight")
         classes = np.unique(y if sw is None else y[sw > 0])
-        if len(classes) < 2:
+        if self._regression and len(y if sw is None else y[sw > 0]) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples with positive "
+                             "weight to score and refit a regressor; got 1 sample.")
+        if len(classes) < 2 and not self._regression:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes (among samples with positive "
                 f"weight); got 1 class: {classes.tolist()}."
@@ -149,15 +157,19 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
             if scores.shape[0] != X.shape[0]:
                 raise ValueError(f"scores has {scores.shape[0]} values, X has {X.shape[0]} rows.")
-            if self._needs_proba(len(classes)):
+            # a regressor's targets: as many values as rows (predictions for the relabeler)
+            if self._needs_proba(np.inf if self._regression else len(classes)):
                 proba = self._in_sample_proba(plan, classes)
         else:
-            scored = score_training_rows(
+            score, extra = score_training_rows, {}
+            if self._regression:  # the refined held-out predictions only where they are read
+                score, extra = score_regression_rows, {"refine": self._needs_proba(np.inf)}
+            scored = score(
                 self.estimator, plan, method=method, objective=objective, cv=self.cv,
                 trusted=self.trusted, seed=int(rng.randint(np.iinfo(np.int32).max)),
                 n_jobs=self.n_jobs, batch_size=self.batch_size,
                 adapter_options=self.adapter_options, log=self._log if self.verbose else None,
-                verbose=self.verbose,
+                verbose=self.verbose, **extra,
             )
             scores, proba = scored.scores, scored.proba
             fitted = scored.fitted if scored.held_out.any() else None
@@ -171,7 +183,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             self._act(scores, y, proba, sw, fitted)
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
-        self.estimator_ = clone(self.estimator).fit(X_fit, y_fit, **params)
+        self.estimator_ = fit_clone(self.estimator, X_fit, y_fit, params) if self._regression \
+            else clone(self.estimator).fit(X_fit, y_fit, **params)
         return self
 
     # ------------------------------------------------------------------ pieces of fit
@@ -228,6 +241,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if plan.y_val.shape[0] != plan.X_val.shape[0]:
             raise ValueError(f"y_val has {plan.y_val.shape[0]} labels, X_val has "
                              f"{plan.X_val.shape[0]} rows.")
+        if self._regression:
+            plan.y_val = _real_targets(plan.y_val, "y_val")
+            return
         # as influence_scores does: a validation label no training row has is refused
         unknown = ~np.isin(plan.y_val, plan.y)
         if unknown.any():
@@ -237,7 +253,12 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             )
 
     def _in_sample_proba(self, plan, classes):
-        """Probabilities from a clone fitted on all rows (precomputed scores, multiclass)."""
+        """Probabilities from a clone fitted on all rows (precomputed scores, multiclass).
+
+        A regressor: its in-sample predictions, (n, 1)."""
+        if self._regression:
+            model = fit_clone(self.estimator, plan.X, plan.y, plan.fit_params)
+            return np.asarray(model.predict(plan.X), dtype=np.float64).reshape(-1, 1)
         model = clone(self.estimator).fit(plan.X, plan.y, **plan.fit_params)
         P = np.zeros((plan.X.shape[0], len(classes)))
         P[:, np.searchsorted(classes, model.classes_)] = model.predict_proba(plan.X)
@@ -465,8 +486,24 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse
+        inner = get_tags(self.estimator)
+        tags.input_tags.sparse = inner.input_tags.sparse
+        if inner.estimator_type == "regressor":  # around a regressor, a regressor (score: R^2)
+            tags.estimator_type = "regressor"
+            tags.classifier_tags = None
+            tags.regressor_tags = inner.regressor_tags or RegressorTags()
         return tags
+
+
+def _real_targets(y, name="y"):
+    """Regression targets as a finite float64 vector, or a ValueError naming ``name``."""
+    try:
+        y = np.asarray(column_or_1d(y, warn=True), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold real-valued targets for a regressor: {exc}") from exc
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return y
 
 
 def _index_of(X, y):

@@ -15,7 +15,14 @@ from ._compat import Interval, StrOptions
 
 @dataclass
 class Context:
-    """What a method needs: the adapter, the training rows and the objective terms."""
+    """What a method needs: the adapter, the training rows and the objective terms.
+
+    ``per_row=False``: one direction, from J (:func:`~skinfluence.influence_scores`).
+    ``per_row=True``: a (P, m) block of directions, one per row of the terms
+    (:func:`~skinfluence.influence_matrix`); every method then returns (n, m)
+    scores from the same pass. ``cache`` keeps what does not depend on the
+    direction (factorisations, members, subsets) across blocks of rows.
+    """
 
     adapter: object
     train: object
@@ -23,6 +30,20 @@ class Context:
     batch_size: int
     rng: np.random.Generator
     progress: object = None
+    per_row: bool = False
+    cache: dict = field(default_factory=dict)
+
+    def gradient(self, theta=None):
+        """``grad J`` (P,), or the (P, m) block of the rows' gradients when ``per_row``."""
+        if self.per_row:
+            return self.adapter.objective_gradients(self.terms, theta)
+        return self.adapter.objective_gradient(self.terms, theta)
+
+    def cached(self, key, compute):
+        """``compute()`` the first time ``key`` is asked for, the stored value after."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
 
 @dataclass

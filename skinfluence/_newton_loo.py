@@ -28,10 +28,8 @@ import numpy as np
 from scipy.linalg import eigh, solve_triangular
 
 from ._method import _DAMPING, Method, MethodOutput, _check_damping
+from ._newton_loo_block import LEVERAGE_WARN, BlockSecondOrder, woodbury_step as _woodbury_step
 from ._solvers import factorize
-
-#: leverage above which a sample is reported as one the model cannot fit without
-LEVERAGE_WARN = 1.0 - 1e-8
 
 
 class NewtonLOO(Method):
@@ -82,13 +80,18 @@ class NewtonLOO(Method):
                 "NewtonLOO needs the closed-form per-sample Hessian of a linear log-loss "
                 "model (LogisticRegression, SGDClassifier(loss='log_loss'))."
             )
+        factor = ctx.cached("newton_factor", lambda: hessian_factor(
+            a, ctx.train, self.damping, ctx.batch_size))
         loo = NewtonLOOPass(a, ctx.train, ctx.terms, damping=self.damping,
-                            second_order=self.second_order, batch_size=ctx.batch_size)
+                            second_order=self.second_order, batch_size=ctx.batch_size,
+                            gradient=ctx.gradient(), factor=factor)
         classical, extra = a.score_pass(
             ctx.train, [a.theta], [loo.c_total * loo.u], batch_size=ctx.batch_size,
             chunk_hook=loo, progress=ctx.progress,
         )
-        newton, leverage = extra[:, 0], extra[:, 1]
+        width = loo.n_columns - 1  # the scores' columns, then the leverage
+        newton = extra[:, 0] if loo.u.ndim == 1 else extra[:, :width]
+        leverage = extra[:, width]
         if isinstance(leverage, np.ndarray):  # a Dask array is not computed here
             warn_high_leverage(leverage)
         return MethodOutput(newton, damping=loo.damping, leverage=leverage,
@@ -109,29 +112,49 @@ def warn_high_leverage(leverage):
         )
 
 
+def hessian_factor(adapter, train, damping, batch_size):
+    """What does not depend on the direction: ``(c_total, damping used, L, L^-1)``.
+
+    ``L L^T`` is the sum-form Hessian ``c_total * H_mean`` plus the damping
+    (given in mean-form units, as for ExactHessian).
+    """
+    c_total = train.weight.sum()
+    H_sum = adapter.hessian(train, batch_size=batch_size) * c_total
+    sum_damping = damping if damping == "auto" else float(damping) * c_total
+    factor, used = factorize(H_sum, sum_damping, adapter.null_directions())
+    L = np.tril(factor[0])
+    return c_total, used / c_total, L, solve_triangular(L, np.eye(L.shape[0]), lower=True)
+
+
 class NewtonLOOPass:
     """Precomputed pieces of the NewtonLOO pass for one (model, objective).
 
     The scoring pass's ``chunk_hook``: ``directions`` are the rows of ``T``,
-    and each chunk yields two columns, the NewtonLOO score and the leverage.
+    and each chunk yields the NewtonLOO score(s) and the leverage.
+
+    ``gradient`` (default: ``grad J`` of ``terms``) may be a (P, B) block of
+    one row's objective gradient per column (``terms`` holding those rows):
+    then each chunk yields B scores and the leverage, the second-order
+    terms coming from :mod:`skinfluence._newton_loo_block`. ``factor``:
+    :func:`hessian_factor`'s output, when it was computed already.
     """
 
-    n_columns = 2
-
-    def __init__(self, adapter, train, terms, *, damping=0.0, second_order=True, batch_size=4096):
-        c_total = train.weight.sum()
-        H_sum = adapter.hessian(train, batch_size=batch_size) * c_total
-        # damping is given in mean-form units (as for ExactHessian): H_sum = c_total * H_mean
-        sum_damping = damping if damping == "auto" else float(damping) * c_total
-        factor, used = factorize(H_sum, sum_damping, adapter.null_directions())
-        self.damping = used / c_total
-        L = np.tril(factor[0])
-        grad_J = adapter.objective_gradient(terms)
+    def __init__(self, adapter, train, terms, *, damping=0.0, second_order=True, batch_size=4096,
+                 gradient=None, factor=None):
+        c_total, self.damping, L, L_inv = factor or hessian_factor(adapter, train, damping,
+                                                                   batch_size)
+        grad_J = adapter.objective_gradient(terms) if gradient is None else gradient
         #: H_sum^-1 grad J (scaled by c_total it is ExactHessian's direction)
         self.u = solve_triangular(L.T, solve_triangular(L, grad_J, lower=True), lower=False)
         self.c_total = c_total
-        L_inv = solve_triangular(L, np.eye(L.shape[0]), lower=True)
+        self.n_columns = 2 if self.u.ndim == 1 else self.u.shape[1] + 1
         self.second_order = bool(second_order)
+        self._K = adapter.n_outputs
+        if self.u.ndim == 2:  # a block: T = L^-1, the directions' terms come per chunk
+            self.lam, self.T = None, L_inv
+            self.block = BlockSecondOrder(adapter, train, terms, self.u) \
+                if self.second_order else None
+            return
         if self.second_order:
             curvature = adapter.objective_hessian(terms, batch_size=batch_size)
             curvature -= adapter.training_hessian_derivative(train, self.u, batch_size=batch_size)
@@ -140,7 +163,6 @@ class NewtonLOOPass:
             self.T = E.T @ L_inv
         else:
             self.lam, self.T = None, L_inv
-        self._K = adapter.n_outputs
 
     @property
     def directions(self):
@@ -155,21 +177,9 @@ class NewtonLOOPass:
         """
         adapter, F, Zv, Yt, c = chunk.adapter, chunk.logits, chunk.direction, chunk.jvps, \
             chunk.weight
-        n, K = F.shape
-        P = adapter.probabilities(F)
-        R = P - adapter.targets(chunk.y)
-        S = adapter.curvature(P)
-        B = np.einsum("nkr,nlr->nkl", Yt, Yt)
-        cSB = c[:, None, None] * (S @ B)
-        if K == 1:
-            lev = cSB[:, 0, 0]
-            m = R / np.maximum(1.0 - lev, 1.0 - LEVERAGE_WARN)[:, None]
-        else:
-            lev = np.linalg.eigvals(cSB).real.max(axis=1)
-            A = np.eye(K) - cSB
-            near = lev >= LEVERAGE_WARN
-            A[near] += (1.0 - LEVERAGE_WARN) * np.eye(K)
-            m = np.linalg.solve(A, R[:, :, None])[:, :, 0]
+        P, B, lev, m = _woodbury_step(adapter, F, chunk.y, Yt, c)
+        if Zv.ndim == 3:  # a block of directions: (n, B, K')
+            return self._block_scores(adapter, P, B, lev, m, Zv / self.c_total, Yt, c)
         score = c * np.einsum("nk,nk->n", Zv / self.c_total, m)
         if self.second_order:
             N = np.einsum("nkr,r,nlr->nkl", Yt, self.lam, Yt)
@@ -179,6 +189,18 @@ class NewtonLOOPass:
             step_logits = c[:, None] * np.einsum("nkl,nl->nk", B, m)
             dS = adapter.curvature_derivative(P, Zv / self.c_total)
             score += 0.5 * c * np.einsum("nk,nkl,nl->n", step_logits, dS, step_logits)
+        return np.column_stack([score, lev])
+
+    def _block_scores(self, adapter, P, B, lev, m, dlogits, Yt, c):
+        """(n, B + 1): the block's scores, then the leverage (direction-free)."""
+        score = c[:, None] * np.einsum("nbk,nk->nb", dlogits, m)
+        if self.second_order:
+            step_logits = c[:, None] * np.einsum("nkl,nl->nk", B, m)
+            score += 0.5 * c[:, None] * self.block.step_error_diagonal(
+                adapter, P, step_logits, dlogits)
+            # H_sum^-1 U_i m_i, whose quadratic forms give 0.5 dtheta^T (hess J - D_u H) dtheta
+            d = np.einsum("nkr,nk->nr", Yt, m) @ self.T
+            score += 0.5 * c[:, None] ** 2 * self.block.quadratic(d)
         return np.column_stack([score, lev])
 
     def dtheta(self, adapter, train, i):

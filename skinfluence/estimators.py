@@ -42,6 +42,7 @@ from ._compat import Interval, StrOptions
 from ._meta_estimator import BaseInfluenceEstimator, subset_params
 from ._fair_target import reach_target_gap
 from ._label_noise import find_issues
+from ._target_noise import find_target_issues
 from .objectives import Utility
 
 __all__ = ["InfluenceTrimmer", "InfluenceReweighter", "InfluenceRelabeler", "influence_weights"]
@@ -71,6 +72,8 @@ class _SelectionMixin:
         self.noise_rate_ = self.memorised_share_ = None
         if not self._needs_proba(2):
             return _lowest(scores, self.fraction, self.threshold, int(active.sum()))
+        if getattr(self, "_regression", False):  # residual outliers count corrupted targets
+            return _select_targets(self, scores, y, proba, active)
         y_idx = np.searchsorted(np.unique(y[active]), y)
         issues = find_issues(scores, proba, y_idx, active, fitted)
         self.noise_rate_, self.memorised_share_ = issues.noise_rate, issues.memorised_share
@@ -91,6 +94,15 @@ def _lowest(scores, fraction, threshold, n_rows):
     order = np.argsort(np.where(finite, scores, np.inf), kind="stable")
     mask = np.zeros(len(scores), dtype=bool)
     mask[order[:n_pick]] = True
+    return mask
+
+
+def _select_targets(estimator, scores, y, predictions, active):
+    """``fraction="auto"`` around a regressor: count outlying held-out residuals."""
+    issues = find_target_issues(scores, predictions[:, 0], y, active)
+    estimator.noise_rate_ = issues.noise_rate
+    mask = np.zeros(len(y), dtype=bool)
+    mask[issues.ranked[:int(round(issues.noise_rate * active.sum()))]] = True
     return mask
 
 
@@ -128,6 +140,10 @@ class _TargetGapMixin:
             if scores.shape[0] != plan.y.shape[0]:
                 raise ValueError(f"scores has {scores.shape[0]} values, X has "
                                  f"{plan.y.shape[0]} rows.")
+        if getattr(self, "_regression", False):
+            raise ValueError(f"target_gap searches a classifier's hard-prediction fairness gap; "
+                             f"{type(self.estimator).__name__} is a regressor. Use "
+                             "objective=MeanPredictionGap(...) with fraction= instead.")
         if self._target_action != "reweight" and len(np.unique(plan.y)) != 2:
             raise ValueError(f"target_gap with {type(self).__name__} needs a binary target; "
                              f"got {len(np.unique(plan.y))} classes.")
@@ -180,9 +196,15 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     Parameters
     ----------
     estimator : estimator object
-        A classifier supported by :func:`skinfluence.influence_scores`
-        (``LogisticRegression``, ``SGDClassifier(loss="log_loss")``, torch /
-        skorch models). Cloned, never modified.
+        A classifier or regressor supported by :func:`skinfluence.influence_scores`
+        (``LogisticRegression``, ``SGDClassifier(loss="log_loss")``, ``Ridge``,
+        ``LinearRegression``, ``SGDRegressor``, torch / skorch models). Cloned,
+        never modified. Around a regressor the estimator is a regressor (its
+        ``score`` is R^2), cross-fits on shuffled K folds, scores against the
+        held-out rows whose residual is not a robust outlier
+        (``trusted="agree"``), and ``fraction="auto"`` acts on the rows whose
+        held-out residual lies beyond 3.5 robust (MAD) standard deviations
+        (held out by fold models refitted without the first round's outliers).
     method : str or Method, default="ip"
         "ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo",
         or an instance such as ``IPEnsemble(n_members=5)`` (tunable:
@@ -333,7 +355,8 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
         drop = self._select(scores, y, proba, active, fitted)
-        for c in np.unique(y[active]):  # keep at least one sample of every class
+        classes = [] if self._regression else np.unique(y[active])
+        for c in classes:  # keep at least one sample of every class
             members = active & (y == c)
             if not (members & ~drop).any():
                 cand = np.flatnonzero(members & drop)
@@ -362,14 +385,17 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
     problems the class a model finds most probable among the others, with
     probabilities from the model that held the sample out (cross-fitting) or
     from the scoring model (hold-out / explicit validation data). Relabeling
-    never leaves a class without samples. Parameters are those of
+    never leaves a class without samples. Around a regressor, a selected
+    target is replaced by its prediction from the model that held it out
+    (cross-fitting; the scoring model's in-sample prediction with explicit
+    validation data or precomputed scores). Parameters are those of
     :class:`InfluenceTrimmer`.
 
     Parameters
     ----------
     estimator : estimator object
-        Supported classifier (see :class:`InfluenceTrimmer`); multiclass
-        problems need ``predict_proba``.
+        Supported classifier or regressor (see :class:`InfluenceTrimmer`);
+        multiclass problems need ``predict_proba``.
     method : str or Method, default="ip"
     objective : str or Objective, default="utility"
     fraction : float in [0, 1) or "auto", default=0.05
@@ -469,6 +495,8 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
     def _act(self, scores, y, proba, sample_weight, fitted):
         active = _active(sample_weight, len(y))
         flip = self._select(scores, y, proba, active, fitted)
+        if self._regression:
+            return self._replace_targets(flip, y, proba[:, 0])
         classes = np.unique(y[active])
         y_idx = np.searchsorted(classes, y)
         if len(classes) == 2:
@@ -495,6 +523,14 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
         y_new[flip] = classes[new_idx[flip]]
         self.y_relabeled_ = y_new
         self._log(f"relabeling {int(flip.sum())} of {len(y)} samples")
+
+    def _replace_targets(self, flip, y, predictions):
+        """A regressor: each selected target becomes its held-out prediction."""
+        flip = flip & np.isfinite(predictions)
+        self.relabeled_ = flip
+        self.n_relabeled_ = int(flip.sum())
+        self.y_relabeled_ = np.where(flip, predictions, y)
+        self._log(f"replacing {int(flip.sum())} of {len(y)} targets by held-out predictions")
 
     def _report_columns(self):
         return {"relabeled": self.relabeled_, "new_label": self.y_relabeled_}

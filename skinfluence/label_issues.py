@@ -7,6 +7,7 @@ who want to inspect or fix the labels themselves.
 import numbers
 
 import numpy as np
+from sklearn.base import is_regressor
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
@@ -33,11 +34,17 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     probability of the given label (that probability alone when the models
     memorise the labels they doubt) — and the first ``n_issues`` are flagged.
 
+    Regressors (``Ridge``, ``LinearRegression``, ``SGDRegressor``, MSE nets):
+    corrupted targets instead. Plain shuffled K folds; each clone is scored
+    against the held-out rows whose residual is not a robust outlier; rows are
+    ranked by the robust z of their held-out residual,
+    ``|r - median(r)| / (1.4826 MAD(r))``, and "auto" flags those above 3.5.
+
     Parameters
     ----------
     estimator : estimator object
         Unfitted classifier supported by :func:`skinfluence.influence_scores`
-        with ``predict_proba``. Never modified.
+        with ``predict_proba``, or a supported regressor. Never modified.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
         The given (possibly noisy) labels.
@@ -91,6 +98,13 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     >>> bool(flipped[issues].mean() > 0.8)                              # mostly right
     True
     """
+    if is_regressor(estimator):  # corrupted targets: outlying cross-fitted residuals
+        from ._target_issues import find_regression_issues
+
+        return find_regression_issues(
+            estimator, X, y, method=method, n_issues=n_issues, cv=cv, trusted=trusted,
+            return_indices=return_indices, sample_weight=sample_weight, batch_size=batch_size,
+            adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state)
     X, y = check_X_y(X, y, accept_sparse="csr")
     check_classification_targets(y)
     n = len(y)
@@ -110,6 +124,11 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     )
     y_idx = np.searchsorted(classes, y)
     issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
+    return _select_flagged(issues, n_issues, active, return_indices)
+
+
+def _select_flagged(issues, n_issues, active, return_indices):
+    """The first rows of ``issues.ranked``, as many as ``n_issues`` says: mask or indices."""
     if n_issues == "auto":
         count = round(issues.noise_rate * active.sum())
     elif isinstance(n_issues, numbers.Integral):
@@ -119,7 +138,7 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     ranked = issues.ranked[:int(count)]
     if return_indices:
         return ranked
-    mask = np.zeros(n, dtype=bool)
+    mask = np.zeros(len(active), dtype=bool)
     mask[ranked] = True
     return mask
 

@@ -42,7 +42,7 @@ class IP(Method):
     shorthand = "ip"
 
     def compute(self, ctx):
-        return MethodOutput(_single_pass(ctx, ctx.adapter.objective_gradient(ctx.terms)))
+        return MethodOutput(_single_pass(ctx, ctx.gradient()))
 
 
 class _HessianSolveMixin:
@@ -59,33 +59,35 @@ class _HessianSolveMixin:
 
     def _solve(self, ctx, hessian, hvp):
         a = ctx.adapter
-        grad = a.objective_gradient(ctx.terms)
+        grad = ctx.gradient()
         solver = self.solver
         if solver == "auto":
             solver = "cholesky" if a.n_params <= self.max_cholesky_params else "cg"
         if solver == "cholesky":
-            factor, damping = factorize(hessian(), self.damping, a.null_directions(),
-                                        overwrite_h=True)
+            factor, damping = ctx.cached("factor", lambda: factorize(
+                hessian(), self.damping, a.null_directions(), overwrite_h=True))
             # the factor is numpy float64; score_pass takes numpy directions on any device
             return solve_factored(factor, _numpy(grad)), damping, {}
+        if solver not in ("cg", "lissa"):
+            raise ValueError(
+                f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
+            )
         if self.damping != "auto":
             damping = float(self.damping)
         elif getattr(a, "convex", False):  # no shift needed to make H positive definite
             damping = 0.0
         else:
-            damping = _positive_definite_shift(hvp, a.n_params, ctx.rng)
+            damping = ctx.cached("damping", lambda: _positive_definite_shift(
+                hvp, a.n_params, ctx.rng))
         op = (lambda x: hvp(x) + damping * x)
         tol = _tolerance(self.tol, grad)
-        if solver == "cg":
-            v, it, res = conjugate_gradient(op, grad, tol=tol, max_iter=self.max_iter)
-        elif solver == "lissa":
-            scale = self.lissa_scale or 1.1 * _power_iteration(op, grad, ctx.rng)
-            v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
-            res = _check_lissa(op, grad, v, scale)
-        else:
-            raise ValueError(
-                f"solver must be 'auto', 'cholesky', 'cg' or 'lissa', got {solver!r}."
-            )
+        if grad.ndim == 1:
+            v, it, res = self._iterate(ctx, solver, op, grad, tol)
+        else:  # a block: one solve per direction (each HVP is a pass over the rows)
+            runs = [self._iterate(ctx, solver, op, grad[:, j], tol) for j in range(grad.shape[1])]
+            stack = _stack_columns(grad)
+            v, it, res = stack([r[0] for r in runs]), max(r[1] for r in runs), \
+                max(r[2] for r in runs)
         if res > tol and solver == "cg":
             warnings.warn(
                 f"CG stopped after {it} iterations at relative residual {res:.2g} (tol "
@@ -93,6 +95,24 @@ class _HessianSolveMixin:
                 "max_iter, or damping to improve the conditioning.", ConvergenceWarning,
                 stacklevel=4)
         return v, damping, {"solver_iterations": it, "solver_residual": res}
+
+    def _iterate(self, ctx, solver, op, b, tol):
+        """One CG / LiSSA solve of ``op(x) = b``: (x, iterations, relative residual)."""
+        if solver == "cg":
+            return conjugate_gradient(op, b, tol=tol, max_iter=self.max_iter)
+        scale = self.lissa_scale or ctx.cached(
+            "lissa_scale", lambda: 1.1 * _power_iteration(op, b, ctx.rng))
+        v, it = lissa(op, b, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
+        return v, it, _check_lissa(op, b, v, scale)
+
+
+def _stack_columns(like):
+    """Stack vectors as the columns of a block of ``like``'s type (torch or numpy)."""
+    if hasattr(like, "detach"):
+        import torch
+
+        return lambda cols: torch.stack(cols, dim=1)
+    return lambda cols: np.stack(cols, axis=1)
 
 
 def _tolerance(tol, grad):
@@ -276,7 +296,8 @@ class SampledHessian(_HessianSolveMixin, Method):
         _check_damping(self.damping)
         a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
         sampler = resolve(self.sampler, SAMPLERS, "sampler")
-        idx, omega = sampler.sample(a, t, self.subset_size(t.n), ctx.rng)
+        idx, omega = ctx.cached("subset", lambda: sampler.sample(a, t, self.subset_size(t.n),
+                                                                 ctx.rng))
         v, damping, extras = self._solve(
             ctx, lambda: a.hessian(t, idx, omega, batch_size=bs),
             lambda x: a.hvp(t, x, batch_size=bs, indices=idx, sample_weights=omega),
@@ -413,14 +434,14 @@ class IPEnsemble(Method):
 
     def compute(self, ctx):
         a = ctx.adapter
-        thetas = self.member_parameters(ctx)
-        directions = [a.objective_gradient(ctx.terms, th) for th in thetas]
+        thetas = ctx.cached("members", lambda: self.member_parameters(ctx))
+        directions = [ctx.gradient(th) for th in thetas]
         members = a.score_pass(ctx.train, thetas, directions, batch_size=ctx.batch_size,
                                progress=ctx.progress)
         weights = self.member_weights(thetas)
         if weights is None:
             return MethodOutput(members.mean(axis=1), member_scores=members)
-        w = weights / weights.sum()
+        w = (weights / weights.sum()).reshape((-1,) + (1,) * (members.ndim - 2))
         if not isinstance(members, np.ndarray):  # torch tensor on the model's device
             w = members.new_tensor(w)
         return MethodOutput((members * w).sum(axis=1), member_scores=members,

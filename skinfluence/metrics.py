@@ -22,6 +22,7 @@ from sklearn import config_context
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ._lds import linear_datamodeling_score
 from ._validation import (check_binary_pos_label, check_groups, check_labels, check_n_rows,
                           check_sample_weight)
 
@@ -38,6 +39,7 @@ __all__ = [
     "RobustAccuracyScorer",
     "robust_accuracy_scorer",
     "robustness_scoring",
+    "linear_datamodeling_score",
 ]
 
 

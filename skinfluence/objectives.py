@@ -78,6 +78,13 @@ class _GroupFairness(Objective):
 
     def _setup(self, adapter, X_val, y_val, sensitive_features):
         """Validated (X, y indices, groups, group of each row, P(positive class))."""
+        X, y, groups, g = self._groups(adapter, X_val, y_val, sensitive_features)
+        pos = self._positive_index(adapter)
+        p = np.asarray(adapter.predict_proba(X))[:, pos]
+        return X, y, groups, g, pos, p
+
+    def _groups(self, adapter, X_val, y_val, sensitive_features):
+        """Validated (X, y, groups, group of each row)."""
         s = self.sensitive_values(X_val, sensitive_features)
         X = adapter.check_X(X_val, "X_val")
         y = adapter.encode(y_val, name="y_val", n=X.shape[0])
@@ -93,9 +100,7 @@ class _GroupFairness(Objective):
                 f"{type(self).__name__} needs at least 2 groups in the sensitive feature; "
                 f"got {len(groups)}: {groups.tolist()}."
             )
-        pos = self._positive_index(adapter)
-        p = np.asarray(adapter.predict_proba(X))[:, pos]
-        return X, y, groups, g.ravel(), pos, p
+        return X, y, groups, g.ravel()
 
     def _rate_gap_coef(self, p, g, rows, n_groups, signed):
         """Coefficients of ``mean_a p - mean_b p`` over ``rows`` for the gap to reduce.
@@ -365,5 +370,9 @@ class AdversarialRobustness(Objective):
         return ObjectiveTerms(Xa, y, np.full(X.shape[0], 1.0 / X.shape[0]), "loss")
 
 
+# the regression / group-loss objectives build on _GroupFairness above
+from ._group_loss_objectives import BoundedGroupLoss, MeanPredictionGap  # noqa: E402
+
 OBJECTIVES = {c.shorthand: c for c in (Utility, DemographicParity, EqualizedOdds,
-                                       AdversarialRobustness)}
+                                       AdversarialRobustness, MeanPredictionGap,
+                                       BoundedGroupLoss)}

@@ -3,7 +3,7 @@
 Every check runs; the table below lists the ones expected to fail, with why.
 """
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
@@ -27,6 +27,10 @@ ESTIMATORS = [
     InfluenceTrimmer(LogisticRegression()),
     InfluenceReweighter(LogisticRegression()),
     InfluenceRelabeler(LogisticRegression()),
+    # around a regressor they are regressors (R^2 score, regression checks)
+    InfluenceTrimmer(Ridge()),
+    InfluenceReweighter(Ridge()),
+    InfluenceRelabeler(Ridge()),
 ]
 
 

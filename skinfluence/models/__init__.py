@@ -55,7 +55,10 @@ def _check_finite_parameters(adapter, estimator):
 def _is_linear_model(estimator):
     from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-    return isinstance(estimator, (LogisticRegression, SGDClassifier))
+    from .linear_regressor import is_linear_regressor
+
+    return isinstance(estimator, (LogisticRegression, SGDClassifier)) or \
+        is_linear_regressor(estimator)
 
 
 def _linear_adapter(estimator, *, device="auto", **options):
@@ -77,6 +80,10 @@ def _linear_adapter(estimator, *, device="auto", **options):
             f"device={device!r}: linear models are scored on the CPU in float64 "
             "(one matrix product per chunk); use device='auto' or 'cpu'."
         )
+    from .linear_regressor import LinearRegressorAdapter, is_linear_regressor
+
+    if is_linear_regressor(estimator):
+        return LinearRegressorAdapter(estimator)
     return LinearModelAdapter(estimator)
 
 

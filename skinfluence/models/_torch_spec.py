@@ -14,6 +14,8 @@ skorch ``NeuralNetClassifier`` + NLLLoss    module outputs probabilities;
 pair)                                       ``BCEWithLogits(f.reshape(-1), y)``
 ``BCELoss`` (pair or skorch binary)         one probability, float targets
 ``NLLLoss`` in a pair                       module outputs log-probabilities (torch)
+``MSELoss`` (skorch ``NeuralNetRegressor``  one real output, float targets;
+or pair)                                    ``l = (f.reshape(-1) - y)^2`` (a regressor)
 ==========================================  =====================================
 
 The criterion is deep-copied with ``reduction="none"``, so its ``weight``,
@@ -27,14 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
-SUPPORTED_CRITERIA = ("NLLLoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss")
+SUPPORTED_CRITERIA = ("NLLLoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss")
 
 
 @dataclass
 class NetSpec:
     module: nn.Module  # private deep copy, eval mode, on the scoring device
     criterion: nn.Module  # deep copy with reduction="none"
-    kind: str  # "nll_proba", "nll_logproba", "cross_entropy", "bce_logits", "bce_proba"
+    kind: str  # "nll_proba", "nll_logproba", "cross_entropy", "bce_logits", "bce_proba",
+    # or "squared_error" (a regressor)
     predict_nonlinearity: object  # output -> (n, K) probabilities
     classes: object  # ndarray or None (inferred from the output width)
     weight_decay: dict  # parameter name -> L2 coefficient of the training objective
@@ -45,11 +48,15 @@ class NetSpec:
     def binary_output(self):
         return self.kind.startswith("bce")
 
+    @property
+    def regression(self):
+        return self.kind == "squared_error"
+
     def output(self, out):
         """The module's first output, reshaped as skorch's binary net does."""
         if isinstance(out, (tuple, list)):
             out = out[0]
-        if self.binary_output:
+        if self.binary_output or self.regression:
             if out.dim() > 2 or (out.dim() == 2 and out.shape[1] != 1):
                 raise ValueError(
                     f"A {type(self.criterion).__name__} model must output shape (n,) or "
@@ -63,7 +70,7 @@ class NetSpec:
         if self.kind == "nll_proba":
             eps = torch.finfo(out.dtype).eps
             return self.criterion(torch.log(out + eps), y_idx)
-        if self.binary_output:
+        if self.binary_output or self.regression:  # float targets
             return self.criterion(out, y_idx.to(out.dtype))
         return self.criterion(out, y_idx)
 
@@ -90,6 +97,7 @@ _PAIR_NONLINEARITY = {
     "nll_logproba": torch.exp,
     "bce_logits": _sigmoid_2d,
     "bce_proba": _proba_2d,
+    "squared_error": lambda f: f.reshape(-1, 1),  # the prediction, for the embedding samplers
 }
 
 
@@ -103,9 +111,11 @@ def _kind(criterion, *, skorch_classifier):
         return "bce_logits"
     if isinstance(crit, nn.BCELoss):
         return "bce_proba"
+    if isinstance(crit, nn.MSELoss):
+        return "squared_error"
     raise TypeError(
         f"Unsupported criterion {type(crit).__name__}; supported: "
-        f"{', '.join(SUPPORTED_CRITERIA)} (classification losses with a per-sample form)."
+        f"{', '.join(SUPPORTED_CRITERIA)} (losses with a per-sample form)."
     )
 
 
@@ -254,6 +264,8 @@ def _skorch_spec(net, device, loss, weight_decay, classes):
 
 
 def _check_classes(classes, kind):
+    if kind == "squared_error":
+        return None
     if kind.startswith("bce"):
         if classes is not None and len(classes) != 2:
             raise ValueError(f"A one-output binary model has 2 classes, got classes={classes}.")

@@ -10,7 +10,7 @@ Adding a model family is one new module: a :class:`ModelAdapter` subclass,
 registered with :func:`skinfluence.models.register_adapter`.
 """
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -131,6 +131,22 @@ class ModelAdapter(ABC):
     def objective_gradient(self, terms, theta=None):
         """``grad J(theta)``: a flat vector of the type of ``theta``."""
 
+    def objective_gradients(self, terms, theta=None):
+        """(P, m) block: column j is the gradient of row j's term ``coef_j * phi_j``.
+
+        One gradient per row (attribution of single predictions); an adapter
+        may compute them together. The default asks :meth:`objective_gradient`
+        for each row, so each column is exactly a one-row objective's gradient.
+        """
+        cols = [self.objective_gradient(replace(terms, X=terms.X[j:j + 1], y=terms.y[j:j + 1],
+                                                coef=terms.coef[j:j + 1]), theta)
+                for j in range(len(terms.y))]
+        if hasattr(cols[0], "detach"):  # torch: stay on the device
+            import torch
+
+            return torch.stack(cols, dim=1)
+        return np.stack(cols, axis=1)
+
     def attack(self, X, y_idx, objective):
         """Attacked copy of ``X`` for the robustness objective."""
         raise TypeError(f"A {self.family} model has no attack for {type(objective).__name__}.")
@@ -185,10 +201,11 @@ class ModelAdapter(ABC):
 class Chunk:
     """What a ``chunk_hook`` sees of one chunk of the scoring pass (member 0).
 
-    ``logits`` (n, K') at theta; ``direction`` (n, K'): the logits' derivative
-    along member 0's direction; ``jvps`` (n, K', R): along each of the hook's
-    R directions; ``y`` class indices, ``weight`` the c_i; ``adapter`` the
-    adapter running the pass.
+    ``logits`` (n, K') at theta; ``direction`` (n, K'), or (n, B, K') for a
+    block of B directions: the logits' derivative along member 0's
+    direction(s); ``jvps`` (n, K', R): along each of the hook's R directions;
+    ``y`` class indices, ``weight`` the c_i; ``adapter`` the adapter running
+    the pass.
     """
 
     adapter: object

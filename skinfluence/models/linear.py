@@ -30,15 +30,17 @@ from dataclasses import replace
 import os
 
 import numpy as np
-from scipy.special import expit, log_expit, softmax, log_softmax
+from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_feature_names, check_features, check_labels, is_sparse
+from ._loss import HalfBinomialLoss, HalfMultinomialLoss
 from .base import ATTACK_NORMS, Chunk, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
 
-SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')")
+SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')", "LinearRegression",
+             "Ridge", "SGDRegressor(loss='squared_error')")
 
 #: bytes of float64 feature rows per chunk of the scoring pass with batch_size="auto".
 #: Each chunk has a fixed cost of a few numpy calls: at d = 100 on 2 cores, 2,048-row
@@ -101,6 +103,9 @@ class LinearModelAdapter(ModelAdapter):
         self.theta = np.hstack(blocks).ravel()
         self.n_params = self.theta.size
         self._c, self._lam = self._objective_constants(estimator)
+        #: the per-sample loss (value, residual, curvature in the logits)
+        self.loss = HalfMultinomialLoss(self.n_outputs) if self.multinomial else \
+            HalfBinomialLoss()
 
     # ------------------------------------------------------------------ objective
     @staticmethod
@@ -250,16 +255,12 @@ class LinearModelAdapter(ModelAdapter):
         return F + b if b is not None else F
 
     def probabilities(self, F):
-        """Class probabilities from logits: sigmoid (one logit) or softmax, (n, K')."""
-        return expit(F) if not self.multinomial else softmax(F, axis=1)
+        """The loss's inverse link of the logits (sigmoid, softmax; identity), (n, K')."""
+        return self.loss.link(F)
 
-    def targets(self, y_idx):
-        """Class indices -> the one-hot targets of the logits' residual, (n, K')."""
-        if not self.multinomial:
-            return y_idx.reshape(-1, 1).astype(np.float64)
-        Y = np.zeros((len(y_idx), self.n_outputs))
-        Y[np.arange(len(y_idx)), y_idx] = 1.0
-        return Y
+    def targets(self, y):
+        """Labels -> the targets of the logits' residual ``P - Y`` (one-hots), (n, K')."""
+        return self.loss.targets(y)
 
     def predict_proba(self, X, theta=None):
         """Class probabilities (n, K) at ``theta`` (default: the fitted parameters)."""
@@ -270,10 +271,8 @@ class LinearModelAdapter(ModelAdapter):
         return softmax(F, axis=1)
 
     def curvature(self, P):
-        """Per-sample Hessian of the log-loss w.r.t. the logits: (n, K', K')."""
-        if not self.multinomial:
-            return (P * (1.0 - P))[:, :, None]
-        return np.einsum("nk,kl->nkl", P, np.eye(P.shape[1])) - P[:, :, None] * P[:, None, :]
+        """Per-sample Hessian of the loss w.r.t. the logits: (n, K', K')."""
+        return self.loss.curvature(P)
 
     def _phi_derivatives(self, terms, F):
         """Value, gradient (n, K') and Hessian (n, K', K') of phi w.r.t. the logits."""
@@ -297,10 +296,7 @@ class LinearModelAdapter(ModelAdapter):
         return pc, grad, hess
 
     def per_sample_loss_from_logits(self, F, y_idx):
-        if not self.multinomial:
-            f = F[:, 0]
-            return -np.where(y_idx == 1, log_expit(f), log_expit(-f))
-        return -log_softmax(F, axis=1)[np.arange(len(y_idx)), y_idx]
+        return self.loss.value(F, y_idx)
 
     def _back_project(self, X, G):
         """sum_j G_j (x) a_j as a flat parameter vector, G of shape (n, K')."""
@@ -319,6 +315,26 @@ class LinearModelAdapter(ModelAdapter):
         theta = self.theta if theta is None else theta
         _, G, _ = self._phi_derivatives(terms, self.logits(theta, terms.X))
         return self._back_project(terms.X, terms.coef[:, None] * G)
+
+    def objective_gradients(self, terms, theta=None):
+        """(P, m) block: column j is the gradient of row j's term ``coef_j * phi_j``.
+
+        ``phi_j``'s gradient is ``g_j (x) a_j`` (its logit gradient times the
+        row), so the block is built from the rows at once.
+        """
+        theta = self.theta if theta is None else theta
+        _, G, _ = self._phi_derivatives(terms, self.logits(theta, terms.X))
+        A = terms.X.toarray() if is_sparse(terms.X) else np.asarray(terms.X, dtype=np.float64)
+        if self.fit_intercept:
+            A = np.hstack([A, np.ones((A.shape[0], 1))])
+        G = terms.coef[:, None] * G
+        return (G[:, :, None] * A[:, None, :]).reshape(A.shape[0], -1).T
+
+    def objective_logit_curvature(self, terms, theta=None):
+        """(m, K', K'): ``coef_j`` times row j's Hessian of ``phi_j`` in its logits."""
+        theta = self.theta if theta is None else theta
+        _, _, Hf = self._phi_derivatives(terms, self.logits(theta, terms.X))
+        return terms.coef[:, None, None] * Hf
 
     def objective_hessian(self, terms, theta=None, batch_size=4096):
         """hess_theta J (P x P): sum_j coef_j * (d2 phi / df2)_j (x) a_j a_j^T."""
@@ -451,11 +467,11 @@ class LinearModelAdapter(ModelAdapter):
 
     def curvature_derivative(self, P, df):
         """Change of the per-sample logit curvature S when the logits move by ``df``."""
-        if self.multinomial:
-            dp = np.einsum("nkl,nl->nk", self.curvature(P), df)
-            return (np.einsum("nk,kl->nkl", dp, np.eye(P.shape[1]))
-                    - dp[:, :, None] * P[:, None, :] - P[:, :, None] * dp[:, None, :])
-        return (P * (1 - P) * (1 - 2 * P) * df)[:, :, None]
+        return self.loss.curvature_derivative(P, df)
+
+    def curvature_derivative_forms(self, P, G):
+        """``g^T (dS / df_k) g`` for every logit k: (..., K'), P and G broadcast (..., K')."""
+        return self.loss.curvature_derivative_forms(P, G)
 
     def regulariser_hessian_mean(self, train):
         """Regulariser Hessian in mean form (divided by sum_i c_i), as a diagonal."""
@@ -487,9 +503,7 @@ class LinearModelAdapter(ModelAdapter):
 
     def _curvature_times(self, P, Z):
         """Each row's logit curvature times its row of Z, without the (n, K, K) array."""
-        if not self.multinomial:
-            return P * (1.0 - P) * Z
-        return P * (Z - np.einsum("nk,nk->n", P, Z)[:, None])
+        return self.loss.curvature_times(P, Z)
 
     def hessian_norms(self, train, theta=None):
         """||hess l_i||_F for every training row (the logit sampler's sizes)."""
@@ -599,7 +613,10 @@ class LinearModelAdapter(ModelAdapter):
 
         Parameters
         ----------
-        thetas, directions : lists of flat vectors, one pair per member.
+        thetas, directions : lists, one pair per member
+            Flat parameter vectors; each direction is a flat vector, or a
+            (P, B) block of B directions (the same B for every member), all
+            scored by the same chunk product.
         chunk_hook : callable or None
             Extra per-chunk work (NewtonLOO's). It has ``directions`` (R, P),
             whose logit products with each row come out of the same chunk
@@ -609,11 +626,16 @@ class LinearModelAdapter(ModelAdapter):
 
         Returns
         -------
-        scores : (n, n_members) array; with ``chunk_hook``, also its (n, n_columns) array.
+        scores : (n, n_members) array, (n, n_members, B) for blocks of directions;
+            with ``chunk_hook``, also its (n, n_columns) array.
         """
         K, D, d = self.n_outputs, self.n_columns, self.n_features
         n_members = len(thetas)
-        stacked = [t.reshape(K, D) for t in thetas] + [v.reshape(K, D) for v in directions]
+        block = directions[0].ndim == 2
+        width = directions[0].shape[1] if block else 1
+        # direction b of a block: rows b*K:(b+1)*K of the stacked coefficients
+        stacked = [t.reshape(K, D) for t in thetas] + [
+            np.asarray(v).T.reshape(width * K, D) for v in directions]
         if chunk_hook is not None:  # class k's block of every hook direction, k by k
             stacked += [chunk_hook.directions[:, k * D:(k + 1) * D] for k in range(K)]
         C = np.vstack(stacked)  # (rows, D): one matmul per chunk gives every column
@@ -621,17 +643,20 @@ class LinearModelAdapter(ModelAdapter):
         step = min(batch_size, MAX_CHUNK_ROWS, max(64, 4 * AUTO_CHUNK_BYTES // (8 * len(C))))
         Cx = np.ascontiguousarray(C[:, :d].T)
         cb = C[:, d] if self.fit_intercept else None
-        scores = np.empty((train.n, n_members))
+        scores = np.empty((train.n, n_members, width))
         extra = None if chunk_hook is None else np.empty((train.n, chunk_hook.n_columns))
         with blas_single_thread():
             self._score_chunks(train, max(1, step), (Cx, cb), (scores, extra), chunk_hook,
-                               progress)
+                               progress, block)
+        if not block:
+            scores = scores[:, :, 0]
         return scores if chunk_hook is None else (scores, extra)
 
-    def _score_chunks(self, train, step, coefs, out, chunk_hook, progress):
+    def _score_chunks(self, train, step, coefs, out, chunk_hook, progress, block=False):
         """The chunk loop of :meth:`score_pass`, filling ``out`` in place."""
         (Cx, cb), (scores, extra) = coefs, out
-        K, n_members = self.n_outputs, scores.shape[1]
+        K, (n_members, width) = self.n_outputs, scores.shape[1:]
+        wK = width * K  # columns of one member's directions
         inv_mean = 1.0 / train.weight.mean()  # relative weights, chunk by chunk
         for start in range(0, train.n, step):
             stop = min(start + step, train.n)
@@ -645,25 +670,25 @@ class LinearModelAdapter(ModelAdapter):
                 check_finite_rows(Xc)
             y = train.y[start:stop]
             w = train.weight[start:stop] * inv_mean
+            first = n_members * K  # the directions' columns start here
             for m in range(n_members):
                 F = Z[:, m * K:(m + 1) * K]
-                G = Z[:, (n_members + m) * K:(n_members + m + 1) * K]
-                scores[start:stop, m] = w * self._residual_dot(F, G, y)
+                G = Z[:, first + m * wK:first + (m + 1) * wK].reshape(stop - start, width, K)
+                scores[start:stop, m] = w[:, None] * self._residual_dot(F, G, y)
             if chunk_hook is not None:
-                jvps = Z[:, 2 * n_members * K:].reshape(stop - start, K, -1)
-                chunk = Chunk(self, Z[:, :K], Z[:, n_members * K:(n_members + 1) * K], jvps, y,
-                              train.weight[start:stop])
+                jvps = Z[:, first + n_members * wK:].reshape(stop - start, K, -1)
+                G0 = Z[:, first:first + wK]
+                chunk = Chunk(self, Z[:, :K], G0.reshape(-1, width, K) if block else G0,
+                              jvps, y, train.weight[start:stop])
                 extra[start:stop] = chunk_hook(slice(start, stop), chunk)
             if progress is not None:
                 progress.update(stop - start)
 
     def _residual_dot(self, F, G, y):
-        """Row-wise ``<p(F) - onehot(y), G>`` (the score's factor), without the one-hots."""
-        if not self.multinomial:
-            return (expit(F[:, 0]) - y) * G[:, 0]
-        E = np.exp(F - F.max(axis=1, keepdims=True))
-        rows = np.arange(len(y))
-        return np.einsum("nk,nk->n", E, G) / E.sum(axis=1) - G[rows, y]
+        """``<p(F_i) - onehot(y_i), G_ib>`` for every row i and direction b, G (n, B, K').
+
+        The score's factor, without the one-hots."""
+        return self.loss.residual_dot(F, G, y)
 
 
 def _consecutive_int_codes(y, classes):

@@ -48,6 +48,7 @@ from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
 from ._torch_spec import net_spec
+from .linear_regressor import check_real_targets
 
 __all__ = ["TorchModelAdapter", "make_torch_adapter"]
 
@@ -115,6 +116,8 @@ class TorchModelAdapter(ModelAdapter):
         self.n_params = self.space.n_params
         self.weight_decay = self.space.diagonal(self.spec.weight_decay, self.theta)
         self._classes = self.spec.classes
+        #: an MSELoss net: real targets, no classes
+        self.is_regressor = self.spec.regression
         self._dropouts = [m for m in self.module.modules()
                           if isinstance(m, nn.modules.dropout._DropoutNd)]
         self._feature_shape = None
@@ -129,6 +132,8 @@ class TorchModelAdapter(ModelAdapter):
     # ------------------------------------------------------------------ data
     @property
     def classes_(self):
+        if self.is_regressor:
+            return None
         if self._classes is None:
             raise AttributeError("classes_ is known after the first X is checked.")
         return self._classes
@@ -181,7 +186,7 @@ class TorchModelAdapter(ModelAdapter):
                     f"dtype {x.dtype} (cast X to float32 for float layers; give as many "
                     f"features as the model was built with): {exc}"
                 ) from exc
-        if self.spec.binary_output:
+        if self.spec.binary_output or self.spec.regression:
             return
         if out.dim() != 2:
             raise ValueError(f"The module must output (n, K) scores, got {tuple(out.shape)}.")
@@ -194,9 +199,13 @@ class TorchModelAdapter(ModelAdapter):
             )
 
     def encode(self, y, *, name, n):
-        """Labels -> class indices; unknown labels are an error, never dropped."""
+        """Labels -> class indices; unknown labels are an error, never dropped.
+
+        A regressor: the targets, validated (float64, finite)."""
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
+        if self.is_regressor:
+            return check_real_targets(y, name, n)
         y = check_labels(y, name, n)
         classes = self.classes_
         idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
@@ -216,7 +225,8 @@ class TorchModelAdapter(ModelAdapter):
         w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
         if np.all(w == 0):
             raise ValueError("sample_weight: every training sample has zero weight.")
-        return TrainingData(X, torch.from_numpy(y_idx).to(X.device),
+        y_t = torch.from_numpy(y_idx)
+        return TrainingData(X, (y_t.to(self.dtype) if self.is_regressor else y_t).to(X.device),
                             torch.as_tensor(w, dtype=self.dtype, device=X.device))
 
     def _rows(self, X, y, start, stop):
@@ -260,22 +270,37 @@ class TorchModelAdapter(ModelAdapter):
         out = self._output(member, theta, x)
         if terms.kind == "loss":
             return self.spec.loss(out, y)
+        if terms.kind == "prediction" and self.is_regressor:
+            return out
+        if self.is_regressor:
+            raise ValueError(f"A regressor has no objective term of kind {terms.kind!r}; "
+                             "expected 'loss' or 'prediction'.")
         return self.spec.proba(out)[:, terms.positive]
 
     def predict_proba(self, X, theta=None):
         """Class probabilities (n, K) at ``theta`` (default: the fitted parameters)."""
+        if self.is_regressor:
+            raise TypeError("A regressor has no class probabilities; objectives built on "
+                            "predicted probabilities (kind='proba') do not apply.")
+        return self._forward(X, theta, self.spec.proba)
+
+    def predict(self, X, theta=None):
+        """A regressor's predictions (n,) at ``theta`` (default: the fitted parameters)."""
+        return self._forward(X, theta, lambda out: out)
+
+    def _forward(self, X, theta, head):
         X = X if torch.is_tensor(X) else self.check_X(X, "X")
         member = self._member(theta)
         with torch.no_grad():
-            parts = [self.spec.proba(self._output(member, member.theta,
-                                                  X[s:s + CHUNK].to(self.device)))
+            parts = [head(self._output(member, member.theta, X[s:s + CHUNK].to(self.device)))
                      for s in range(0, X.shape[0], CHUNK)]
         return torch.cat(parts).cpu().numpy()
 
     # ------------------------------------------------------------------ objective
     def _terms_tensors(self, terms):
         X = terms.X if torch.is_tensor(terms.X) else self.check_X(terms.X, "X_val")
-        y = torch.as_tensor(np.asarray(terms.y), dtype=torch.int64)
+        y = torch.as_tensor(np.asarray(terms.y),
+                            dtype=self.dtype if self.is_regressor else torch.int64)
         coef = torch.as_tensor(np.asarray(terms.coef), dtype=self.dtype)
         return X, y, coef
 
@@ -320,7 +345,8 @@ class TorchModelAdapter(ModelAdapter):
         if not X.is_floating_point():
             raise TypeError("AdversarialRobustness needs floating-point inputs to attack.")
         alpha = eps if steps == 1 else 2.5 * eps / steps
-        y = torch.as_tensor(np.asarray(y_idx), dtype=torch.int64)
+        y = torch.as_tensor(np.asarray(y_idx),
+                            dtype=self.dtype if self.is_regressor else torch.int64)
         parts = []
         for s in range(0, X.shape[0], CHUNK):
             x0, yy = self._rows(X, y, s, s + CHUNK)
@@ -439,7 +465,9 @@ class TorchModelAdapter(ModelAdapter):
     def hessian_norms(self, train, theta=None):
         """``||hess_f l_i||_F * (||a_i||^2 + 1)``, a_i the penultimate embedding."""
         emb, P = self._embed_and_proba(train.X)
-        if self.spec.binary_output:
+        if self.is_regressor:  # (f - y)^2: curvature 2 in the output
+            curv = np.full(P.shape[0], 2.0)
+        elif self.spec.binary_output:
             curv = P[:, 1] * (1.0 - P[:, 1])
         else:
             s2 = (P ** 2).sum(1)
@@ -506,23 +534,43 @@ class TorchModelAdapter(ModelAdapter):
         """All members' scores ``w_i <v_m, grad l_i(theta_m)>``: (n, M) tensor on the device.
 
         One ``torch.func.jvp`` per member per chunk; nothing leaves the device
-        until the caller converts the result.
+        until the caller converts the result. A direction may be a (P, B)
+        block: its B tangents go through one batched JVP (``vmap`` over
+        ``jvp``, at most ``HESSIAN_BLOCK`` rows x tangents at a time) and the
+        scores are (n, M, B).
         """
         members = [self._member(t) for t in thetas]
         vs = [as_vector(v, self.theta) for v in directions]
         w = train.relative_weight
-        scores = torch.empty((train.n, len(members)), dtype=self.dtype, device=self.device)
+        shape = (train.n, len(members)) + tuple(vs[0].shape[1:])
+        scores = torch.empty(shape, dtype=self.dtype, device=self.device)
         with torch.no_grad():
             for s in range(0, train.n, batch_size):
                 x, y = self._rows(train.X, train.y, s, s + batch_size)
                 wc = w[s:s + batch_size].to(self.device, non_blocking=True)
                 for m, (member, v) in enumerate(zip(members, vs)):
                     with self._mode(member, s):
-                        _, tangent = jvp(self._losses(member, x, y), (member.theta,), (v,))
-                    scores[s:s + batch_size, m] = wc * tangent
+                        losses = self._losses(member, x, y)
+                        tangent = _directional(losses, member.theta, v, x.shape[0])
+                    scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
+
+
+def _directional(f, theta, v, n_rows):
+    """Derivative of ``f`` (a vector of n values) along ``v`` (P,) or each column of v (P, B).
+
+    A block goes through ``vmap`` over ``jvp`` in groups of at most
+    ``HESSIAN_BLOCK / n_rows`` columns (bounded memory): (n,) or (n, B).
+    """
+    if v.ndim == 1:
+        return jvp(f, (theta,), (v,))[1]
+    group = max(1, HESSIAN_BLOCK // max(1, n_rows))
+    one = (lambda t: jvp(f, (theta,), (t,))[1])
+    parts = [vmap(one, randomness="same")(v[:, b:b + group].T)
+             for b in range(0, v.shape[1], group)]
+    return torch.cat(parts).T
 
 
 def _row_norms(t):

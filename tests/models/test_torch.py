@@ -520,8 +520,10 @@ def test_inputs_accepted_and_bad_inputs_rejected(tabular):
                          torch.tensor(yv)), ref, rtol=1e-6)
     with pytest.raises(ValueError, match="loss is required"):
         influence_scores(module, X, y, Xv, yv)
-    with pytest.raises(TypeError, match="Unsupported criterion MSELoss"):
-        influence_scores((module, nn.MSELoss()), X, y, Xv, yv)
+    with pytest.raises(TypeError, match="Unsupported criterion L1Loss"):
+        influence_scores((module, nn.L1Loss()), X, y, Xv, yv)
+    with pytest.raises(ValueError, match=r"MSELoss model must output shape \(n,\) or \(n, 1\)"):
+        influence_scores((module, nn.MSELoss()), X, y, Xv, yv)  # a regressor has one output
     with pytest.raises(TypeError, match="Unknown option"):
         influence_scores(pair, X, y, Xv, yv, parms="all")
     with pytest.raises(ValueError, match="X_val has rows of shape"):

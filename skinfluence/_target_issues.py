@@ -1,0 +1,42 @@
+"""``find_label_issues`` for a regressor: corrupted targets from cross-fitted residuals.
+
+The same scoring as ``InfluenceTrimmer(regressor, fraction="auto")``: K folds,
+each clone scored against its held-out rows whose residual is not a robust
+outlier, and the rows ranked by the robust z of their held-out residual
+(:mod:`skinfluence._target_noise`).
+"""
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_X_y
+
+from ._crossfit import ScoringPlan
+from ._crossfit_regression import score_regression_rows
+from ._params import resolve
+from ._target_noise import find_target_issues
+from ._validation import check_sample_weight
+from .label_issues import _check_n_issues, _select_flagged
+from .methods import METHODS
+from .objectives import Utility
+
+
+def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, return_indices,
+                           sample_weight, batch_size, adapter_options, n_jobs, random_state):
+    """Mask (or ranked indices) of the likely corrupted targets; see ``find_label_issues``."""
+    X, y = check_X_y(X, y, accept_sparse="csr", y_numeric=True)
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    sw = check_sample_weight(sample_weight, n)
+    active = np.ones(n, dtype=bool) if sw is None else sw > 0
+    if active.sum() < 2:
+        raise ValueError("find_label_issues needs at least 2 rows of positive weight.")
+    _check_n_issues(n_issues, int(active.sum()))
+    plan = ScoringPlan(X=X, y=y, fit_params={} if sw is None else {"sample_weight": sw},
+                       sample_weight=sw, sensitive=None)
+    rng = check_random_state(random_state)
+    scored = score_regression_rows(
+        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
+        trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
+        batch_size=batch_size, adapter_options=adapter_options,
+    )
+    issues = find_target_issues(scored.scores, scored.proba[:, 0], y, active)
+    return _select_flagged(issues, n_issues, active, return_indices)
