@@ -127,3 +127,14 @@ def test_exact_hessian_cg_block_equals_per_row(binary_data):
     ref = _per_row(model, X, y, Xv[:3], yv[:3], method)
     M = influence_matrix(model, X, y, Xv[:3], yv[:3], method=method)
     np.testing.assert_allclose(M, ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", ["ip", "newton_loo"])
+def test_sparse_rows_give_the_dense_matrix(multiclass_data, method):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y, Xv, yv = multiclass_data
+    model = LogisticRegression().fit(X, y)
+    dense = influence_matrix(model, X, y, Xv[:4], yv[:4], method=method)
+    M = influence_matrix(model, sparse.csr_matrix(X), y, sparse.csr_matrix(Xv[:4]), yv[:4],
+                         method=method)
+    np.testing.assert_allclose(M, dense, rtol=1e-8, atol=1e-12 * np.abs(dense).max())

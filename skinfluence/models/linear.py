@@ -484,6 +484,8 @@ class LinearModelAdapter(ModelAdapter):
         formula), ``dS / df_k`` moves p by ``S e_k``, so the form is
         ``(S g^2)_k - 2 (S g)_k (p . g)``, written without any K' x K' array.
         """
+        if not self.multinomial:  # p (1 - p) (1 - 2p) g^2, three products
+            return (P * (1.0 - P) * (1.0 - 2.0 * P)) * (G * G)
         pg = np.sum(P * G, axis=-1, keepdims=True)
         pg2 = np.sum(P * G * G, axis=-1, keepdims=True)
         return P * (G * G - pg2) - 2.0 * P * (G - pg) * pg
