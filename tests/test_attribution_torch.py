@@ -64,8 +64,10 @@ def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
         return torch.cat([g[k].reshape(len(ya), -1) for k in params], 1).numpy()
 
     ref = flat_grads(Xte, yte) @ flat_grads(X, y).T
-    M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(), test_batch_size=4)
-    np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
+    for device in ("auto", "cpu"):
+        M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(), test_batch_size=4,
+                             device=device)
+        np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
 
 
 def test_skorch_float32_rows_match_per_row_calls():
