@@ -127,3 +127,39 @@ def test_exact_hessian_cg_block_equals_per_row(binary_data):
     ref = _per_row(model, X, y, Xv[:3], yv[:3], method)
     M = influence_matrix(model, X, y, Xv[:3], yv[:3], method=method)
     np.testing.assert_allclose(M, ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", ["ip", "newton_loo"])
+def test_sparse_rows_give_the_dense_matrix(multiclass_data, method):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y, Xv, yv = multiclass_data
+    model = LogisticRegression().fit(X, y)
+    dense = influence_matrix(model, X, y, Xv[:4], yv[:4], method=method)
+    M = influence_matrix(model, sparse.csr_matrix(X), y, sparse.csr_matrix(Xv[:4]), yv[:4],
+                         method=method)
+    np.testing.assert_allclose(M, dense, rtol=1e-8, atol=1e-12 * np.abs(dense).max())
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_state_draws_the_members_of_the_per_row_calls(binary_data, seed):
+    X, y, Xv, yv = binary_data
+    model = LogisticRegression().fit(X, y)
+    method = IPEnsemble(n_members=4, perturbation="gaussian", sigma=0.1)
+    ref = np.stack([influence_scores(model, X, y, Xv[j:j + 1], yv[j:j + 1], method=method,
+                                     random_state=seed) for j in range(3)])
+    M = influence_matrix(model, X, y, Xv[:3], yv[:3], method=method, random_state=seed)
+    other = influence_matrix(model, X, y, Xv[:3], yv[:3], method=method, random_state=seed + 10)
+    np.testing.assert_allclose(M, ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+    assert not np.allclose(M, other)  # other members, other scores
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_verbose_shows_a_bar_over_every_pass(binary_data, verbose, capsys):
+    pytest.importorskip("tqdm")
+    X, y, Xv, yv = binary_data
+    model = LogisticRegression().fit(X, y)
+    influence_matrix(model, X, y, Xv[:4], yv[:4], top_k=2, test_batch_size=2, verbose=verbose)
+    err = capsys.readouterr().err
+    assert ("scoring" in err) == verbose
+    if verbose:  # two passes over the 200 training rows
+        assert "400/400" in err

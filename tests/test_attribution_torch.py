@@ -41,7 +41,11 @@ def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size):
     ref = np.stack([influence_scores(net, X, y, Xte[j:j + 1], yte[j:j + 1], method=method, **kw)
                     for j in range(len(yte))])
     M = influence_matrix(net, X, y, Xte, yte, method=method, **kw)
-    np.testing.assert_allclose(M, ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+    # CG stops at a relative residual of 1e-10: rounding-level differences of the
+    # gradients can change its last iteration, so there the agreement is the solver's
+    iterative = getattr(method, "solver", None) == "cg"
+    atol = (1e-8 if iterative else 1e-12) * np.abs(ref).max()
+    np.testing.assert_allclose(M, ref, rtol=1e-8, atol=atol)
 
 
 def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
@@ -60,8 +64,10 @@ def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
         return torch.cat([g[k].reshape(len(ya), -1) for k in params], 1).numpy()
 
     ref = flat_grads(Xte, yte) @ flat_grads(X, y).T
-    M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(), test_batch_size=4)
-    np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
+    for device in ("auto", "cpu"):
+        M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(), test_batch_size=4,
+                             device=device)
+        np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
 
 
 def test_skorch_float32_rows_match_per_row_calls():

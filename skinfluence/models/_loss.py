@@ -58,8 +58,8 @@ class HalfBinomialLoss:
         return (P * (1 - P) * (1 - 2 * P) * dF)[:, :, None]
 
     def curvature_derivative_forms(self, P, G):
-        """``g^T (dS / df_k) g`` for every output k (..., K'); see the multinomial loss."""
-        return HalfMultinomialLoss.curvature_derivative_forms(self, P, G)
+        """``g^T (dS / df_k) g`` for the one logit: ``p (1 - p) (1 - 2p) g^2``, three products."""
+        return (P * (1.0 - P) * (1.0 - 2.0 * P)) * (G * G)
 
 
 class HalfMultinomialLoss:

@@ -330,6 +330,27 @@ class TorchModelAdapter(ModelAdapter):
             total += g
         return total.detach()
 
+    def objective_gradients(self, terms, theta=None):
+        """(P, m): each row's ``coef_j * grad phi_j``, ``vmap`` over ``grad`` by chunks.
+
+        Activation-dropout members take the rows one call at a time (each
+        row's mask is then that of a one-row objective).
+        """
+        member = self._member(theta)
+        if member.dropout_seed is not None:
+            return super().objective_gradients(terms, theta)
+        X, y, coef = self._terms_tensors(terms)
+
+        def one(th, x, yy, c):
+            return c * self._phi(terms, member, th, x[None], yy[None])[0]
+
+        per_row = vmap(grad(one), in_dims=(None, 0, 0, 0))
+        parts = []
+        for s in range(0, X.shape[0], CHUNK):
+            x, yy = self._rows(X, y, s, s + CHUNK)
+            parts.append(per_row(member.theta, x, yy, coef[s:s + CHUNK].to(self.device)))
+        return torch.cat(parts).T
+
     def attack(self, X, y_idx, objective):
         """PGD attacked copy of the rows within the ball ``||delta|| <= epsilon``.
 
@@ -551,24 +572,28 @@ class TorchModelAdapter(ModelAdapter):
                 for m, (member, v) in enumerate(zip(members, vs)):
                     with self._mode(member, s):
                         losses = self._losses(member, x, y)
-                        tangent = _directional(losses, member.theta, v, x.shape[0])
+                        tangent = _directional(losses, member.theta, v, x.shape[0],
+                                               member.dropout_seed is not None)
                     scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
 
 
-def _directional(f, theta, v, n_rows):
+def _directional(f, theta, v, n_rows, random=False):
     """Derivative of ``f`` (a vector of n values) along ``v`` (P,) or each column of v (P, B).
 
     A block goes through ``vmap`` over ``jvp`` in groups of at most
     ``HESSIAN_BLOCK / n_rows`` columns (bounded memory): (n,) or (n, B).
+    ``random``: dropout is on (activation members), one mask for every column
+    (vmap's randomness="same", measured 13x slower, so only then).
     """
     if v.ndim == 1:
         return jvp(f, (theta,), (v,))[1]
     group = max(1, HESSIAN_BLOCK // max(1, n_rows))
     one = (lambda t: jvp(f, (theta,), (t,))[1])
-    parts = [vmap(one, randomness="same")(v[:, b:b + group].T)
+    batched = vmap(one, randomness="same" if random else "error")
+    parts = [batched(v[:, b:b + group].T)
              for b in range(0, v.shape[1], group)]
     return torch.cat(parts).T
 
