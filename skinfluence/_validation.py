@@ -88,11 +88,14 @@ def _is_missing(v):
 
 
 def check_groups(s, name, n_samples=None):
-    """A 1-D sensitive attribute: one group per row, none missing, all sortable.
+    """A sensitive attribute: one group per row, none missing, all sortable.
 
     NaN / None are refused rather than dropped or kept as a group of their
     own: a row of unknown group would silently change every group's rate.
+    Several columns (a DataFrame or a 2-D array, fairlearn's intersectional
+    groups) make one group per combination of their values.
     """
+    s = intersectional_groups(s, name)
     s = column_or_1d(np.asarray(s), warn=True)
     if n_samples is not None and len(s) != n_samples:
         raise ValueError(f"{name} has {len(s)} values, expected {n_samples} (one per row).")
@@ -101,6 +104,33 @@ def check_groups(s, name, n_samples=None):
     elif s.dtype.kind in "fc" and not np.all(np.isfinite(s)):
         raise ValueError(f"{name} contains NaN or infinity; every row needs a group.")
     return s
+
+
+def intersectional_groups(s, name):
+    """One group label per row from several sensitive columns; one column is left as it is.
+
+    A row's group is ``"col=value, col=value"`` for a DataFrame and
+    ``"value, value"`` for a 2-D array, so that groups sort and print as
+    fairlearn's ``MetricFrame`` shows its intersectional index.
+    """
+    if hasattr(s, "columns") and hasattr(s, "iloc"):  # a DataFrame
+        if s.shape[1] == 1:
+            return s.iloc[:, 0].to_numpy()
+        columns = [str(c) for c in s.columns]
+        values = s.to_numpy(dtype=object)
+    else:
+        values = np.asarray(s, dtype=object) if np.ndim(s) == 2 else None
+        if values is None or values.shape[1] == 1:
+            return s if values is None else values[:, 0]
+        columns = None
+    if values.shape[1] == 0:
+        raise ValueError(f"{name} has no column; give one group per row.")
+    for j in range(values.shape[1]):  # missing values keep their own error
+        check_groups(values[:, j], f"{name} (column {j if columns is None else columns[j]!r})")
+    if columns is None:
+        return np.array([", ".join(map(str, row)) for row in values], dtype=object)
+    return np.array([", ".join(f"{c}={v}" for c, v in zip(columns, row)) for row in values],
+                    dtype=object)
 
 
 def check_binary_pos_label(pos_label, labels, name="pos_label"):
