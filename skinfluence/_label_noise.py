@@ -8,17 +8,24 @@ different places:
 - the held-out ("out-of-fold") probability of each row's given label, from
   the one model that did not train on it.
 
-The *number* of label errors is estimated from the held-out probabilities with
-the confident joint of Northcutt, Jiang & Chuang, "Confident Learning:
-Estimating Uncertainty in Dataset Labels", JAIR 70 (2021): a row labelled i
-counts as really belonging to j when its probability of j reaches class j's
-average self-confidence (the largest such j). The off-diagonal share of these
-counts is the estimate; on digits, breast cancer, wine and Adult with 10-30%
-uniform or class-conditional flips it came within 0.05 of the true rate in
-every setting (mean of 3 seeds), where the version calibrated to the class
-sizes overshot by up to 0.10. The *ranking* is the mean of the row's rank by
-influence score and its rank by held-out self-confidence: measured on the same
-data, the combined rank flagged at least as precisely as either alone.
+Candidates, per given class. The confident joint of Northcutt, Jiang &
+Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR
+70 (2021), counts a row labelled i as really belonging to j when its held-out
+probability of j reaches class j's average self-confidence (the largest such
+j). Class i's candidates are as many of its rows as its off-diagonal count,
+ranked within class i by the mean of their rank by influence score and their
+rank by held-out probability of i. Counting and ranking within each class
+keeps noise that only produces one class from sending flags to the others.
+
+Acting, or not. On clean but hard data the confident joint counts the model's
+own errors: a tenth to a fifth of the rows on a survey table or Adult with
+logistic regression and no flipped label. Held-out probabilities alone cannot
+tell those rows from flips (a model fitted to noisy labels is calibrated to
+them too), so :mod:`skinfluence._refit_check` asks what acting does: each
+fold refitted without its candidates must predict its held-out rows better
+than the original fold (:func:`worth_acting`), else nothing is acted on. Noise
+that only moves rows into one class fools that check (the given labels favour
+predicting that class), so it errs towards acting on nothing there.
 
 Except where the models memorise: influence is measured at models that trained
 on the row, and a wrong label the model has fitted has almost no gradient left.
