@@ -210,11 +210,12 @@ def report(path, seeds):
     groups = {}
     for r in runs:
         groups.setdefault((r["data"], r["kind"], r["rate"]), []).append(r)
-    print("| data | noise | seeds | noisy | clean | auto | CleanLearning | auto - CL (paired) "
+    print("| data | noise | seeds | noisy | clean | auto | candidates | CleanLearning "
+          "| auto - CL (paired) "
           "| auto trimmed | CL trimmed | auto precision (base rate) | CL precision "
           "| auto per-class precision (flags) | auto recall | est. noise auto / CL / true "
           "| acted | fit s auto / CL |")
-    print("|" + " --- |" * 16)
+    print("|" + " --- |" * 17)
     for (name, kind, rate), rs in groups.items():
         acc = {row: [r[row]["acc"] for r in rs] for row in ROWS}
         diff = 100 * (np.array(acc["auto"]) - np.array(acc["CleanLearning"]))
@@ -223,6 +224,7 @@ def report(path, seeds):
         true = np.mean([r["true_rate"] for r in rs])
         print(f"| {name} | {kind} {rate:.0%} | {len(rs)} | {fmt(acc['noisy'], 100)} "
               f"| {fmt(acc['clean'], 100)} | {fmt(acc['auto'], 100)} "
+              f"| {fmt(acc['candidates'], 100)} "
               f"| {fmt(acc['CleanLearning'], 100)} | {diff.mean():+.2f} +- {diff.std():.2f} "
               f"| {fmt([x['share'] for x in a], digits=3)} "
               f"| {fmt([x['share'] for x in c], digits=3)} "
