@@ -215,7 +215,7 @@ def report(path, seeds):
           "| auto trimmed | CL trimmed | auto precision (base rate) | CL precision "
           "| auto per-class precision (flags) | auto recall | est. noise auto / CL / true "
           "| acted | fit s auto / CL |")
-    print("|" + " --- |" * 17)
+    print("|" + " --- |" * 18)
     for (name, kind, rate), rs in groups.items():
         acc = {row: [r[row]["acc"] for r in rs] for row in ROWS}
         diff = 100 * (np.array(acc["auto"]) - np.array(acc["CleanLearning"]))
