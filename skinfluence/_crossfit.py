@@ -50,6 +50,7 @@ class Scored:
     held_out: np.ndarray  # (n,) bool: proba of the row comes from a model that did not see it
     classes: np.ndarray  # class labels of the columns of proba
     fitted: np.ndarray  # (n,) share of the models trained on the row that predict its label
+    splits: list = None  # the (train, held-out or None) index pairs that were fitted
 
 
 def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed, n_jobs=None,
@@ -115,7 +116,8 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         fitted = np.where(count > 0, fitted / np.maximum(count, 1), np.nan)
-    return Scored(scores=scores, proba=proba, held_out=held_out, classes=classes, fitted=fitted)
+    return Scored(scores=scores, proba=proba, held_out=held_out, classes=classes, fitted=fitted,
+                  splits=splits)
 
 
 def _score_split(estimator, plan, train, val, classes, method, objective, filter_rows, seed,

@@ -35,6 +35,7 @@ from ._compat import (
 from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
 from ._crossfit_regression import fit_clone, score_regression_rows
+from ._refit_check import make_check
 from ._validation import check_groups, column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
@@ -148,7 +149,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                                       needs_s)
         self._check_refit_support()
         self._check_action(objective)
-        proba = fitted = None
+        proba = fitted = check = None
         self.gap_path_ = self.validation_gap_ = self.target_reached_ = None
         if targeted:  # the action is searched in rounds (estimators._TargetGapMixin)
             scores = self._reach_target(plan, method, objective,
@@ -173,6 +174,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             )
             scores, proba = scored.scores, scored.proba
             fitted = scored.fitted if scored.held_out.any() else None
+            if not self._regression and self._needs_proba(len(classes)):  # "auto" asks the folds
+                check = make_check(self.estimator, plan, scored, n_jobs=self.n_jobs)
         if sw is not None:
             scores = np.where(sw > 0, scores, np.nan)
         self.scores_ = scores
@@ -180,7 +183,11 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             warnings.warn(f"{type(self).__name__}: no training sample could be scored; "
                           "the estimator is refitted on the data unchanged.", RuntimeWarning)
         if not targeted:
-            self._act(scores, y, proba, sw, fitted)
+            self._heldout_check = check  # read by fraction="auto" (estimators._SelectionMixin)
+            try:
+                self._act(scores, y, proba, sw, fitted)
+            finally:
+                del self._heldout_check
         X_fit, y_fit, params = self._refit_data(X, y, est_params)
         self._log("refitting the estimator")
         self.estimator_ = fit_clone(self.estimator, X_fit, y_fit, params) if self._regression \

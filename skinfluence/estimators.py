@@ -41,7 +41,7 @@ from sklearn.utils.validation import column_or_1d
 from ._compat import Interval, StrOptions
 from ._meta_estimator import BaseInfluenceEstimator, subset_params
 from ._fair_target import reach_target_gap
-from ._label_noise import find_issues
+from ._label_noise import decide, find_issues
 from ._target_noise import find_target_issues
 from .objectives import Utility
 
@@ -68,18 +68,23 @@ class _SelectionMixin:
             )
 
     def _select(self, scores, y, proba, active, fitted):
-        """Mask of the samples to act on; sets ``noise_rate_`` and ``memorised_share_``."""
-        self.noise_rate_ = self.memorised_share_ = None
+        """Mask of the samples to act on; sets the ``fraction="auto"`` attributes."""
+        self.noise_rate_ = self.memorised_share_ = self.confident_joint_ = None
+        self.refit_check_ = None
         if not self._needs_proba(2):
             return _lowest(scores, self.fraction, self.threshold, int(active.sum()))
         if getattr(self, "_regression", False):  # residual outliers count corrupted targets
             return _select_targets(self, scores, y, proba, active)
         y_idx = np.searchsorted(np.unique(y[active]), y)
         issues = find_issues(scores, proba, y_idx, active, fitted)
-        self.noise_rate_, self.memorised_share_ = issues.noise_rate, issues.memorised_share
-        mask = np.zeros(len(y), dtype=bool)
-        mask[issues.ranked[:int(round(issues.noise_rate * active.sum()))]] = True
-        return mask
+        decision = decide(issues, len(y), getattr(self, "_heldout_check", None))
+        self.confident_joint_ = issues.joint
+        self.memorised_share_ = issues.memorised_share
+        self.noise_rate_ = float(issues.counts.sum() / active.sum())
+        better, worse, discordant = decision.check or (None, None, None)
+        self.refit_check_ = {"candidates": int(issues.counts.sum()), "better": better,
+                             "worse": worse, "discordant": discordant, "acted": decision.acted}
+        return decision.mask
 
 
 def _lowest(scores, fraction, threshold, n_rows):
@@ -178,7 +183,8 @@ class _TargetGapMixin:
         acted = getattr(self, "_target_acted", None)
         if acted is None:
             return super()._select(scores, y, proba, active, fitted)
-        self.noise_rate_ = self.memorised_share_ = None
+        self.noise_rate_ = self.memorised_share_ = self.confident_joint_ = None
+        self.refit_check_ = None
         return acted.copy()
 
 
@@ -214,12 +220,15 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         "adversarial_robustness", or an instance.
     fraction : float in [0, 1) or "auto", default=0.05
         Share of the training samples to drop (ignored when ``threshold`` is
-        set). ``"auto"`` (objective "utility"): drop as many samples as labels
-        are estimated wrong (``noise_rate_``, the confident-learning count
-        from held-out probabilities), choosing those ranked lowest by the mean
-        of their influence rank and their rank by held-out probability of the
-        given label (by that probability alone when the models memorise their
-        labels, see ``memorised_share_``). This is the setting for noisy labels.
+        set). ``"auto"`` (objective "utility"), the setting for noisy labels:
+        within each given class, the candidates are as many rows as the
+        confident joint of the held-out probabilities counts as another class
+        (``confident_joint_``), those ranked lowest by the mean of their
+        influence rank and their rank by held-out probability of the class
+        (that probability alone when the models memorise their labels, see
+        ``memorised_share_``); they are dropped only if refitting each fold
+        without them predicts its held-out rows better (``refit_check_``),
+        else nothing is dropped.
     threshold : float or None, default=None
         Drop every sample scoring below it instead.
     target_gap : float in (0, 1) or None, default=None
@@ -277,7 +286,22 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     n_trimmed_ : int
         Number of samples dropped.
     noise_rate_ : float or None
-        Estimated share of wrong labels (``fraction="auto"``; None otherwise).
+        ``fraction="auto"``: the confident joint's off-diagonal share, the
+        share of rows whose held-out probabilities point to another class
+        (None otherwise). On hard data it counts the model's own errors too;
+        whether they were acted on is in ``refit_check_``.
+    confident_joint_ : ndarray of shape (n_classes, n_classes) or None
+        ``fraction="auto"``: rows given class i whose held-out probability of
+        class j reaches j's threshold (cleanlab's confident joint).
+    refit_check_ : dict or None
+        ``fraction="auto"``: ``candidates`` (rows flagged by the per-class
+        counts); ``better`` / ``worse``: held-out rows that only the folds
+        refitted without them / only the original folds predict right;
+        ``discordant``: held-out rows the two disagree on; ``acted``: whether
+        the candidates were dropped (a one-sided sign test at 5% on
+        ``better`` against ``worse``, and ``better - worse`` above a tenth of
+        ``discordant``). Without cross-fitting the counts are None and the
+        candidates are always acted on.
     memorised_share_ : float or None
         ``fraction="auto"`` with cross-fitting: share of the rows the held-out
         models doubt whose label the models trained on them still predict.
@@ -314,14 +338,16 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     >>> from skinfluence import InfluenceTrimmer
     >>> from skinfluence.datasets import flip_labels
     >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> y_noisy, flipped = flip_labels(y, 0.1, random_state=0)   # 57 labels flipped
+    >>> y_noisy, flipped = flip_labels(y, 0.2, random_state=0)   # 114 labels flipped
     >>> trimmer = InfluenceTrimmer(LogisticRegression(), fraction="auto", random_state=0)
     >>> trimmer.fit(scale(X), y_noisy)
     InfluenceTrimmer(estimator=LogisticRegression(), fraction='auto', random_state=0)
     >>> round(trimmer.noise_rate_, 3), trimmer.n_trimmed_     # estimated from the data
-    (0.081, 46)
+    (0.192, 109)
     >>> int(flipped[~trimmer.support_].sum())                  # of them flipped
-    44
+    99
+    >>> {k: trimmer.refit_check_[k] for k in ("better", "worse", "acted")}  # held out
+    {'better': 21, 'worse': 10, 'acted': True}
     >>> trimmer.report(y=y_noisy).sort_values("score").head(3).columns.tolist()
     ['score', 'trimmed', 'label']
     """
@@ -400,8 +426,9 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
     objective : str or Objective, default="utility"
     fraction : float in [0, 1) or "auto", default=0.05
         Share of the training samples to relabel (ignored when ``threshold``
-        is set); ``"auto"``: as many as labels are estimated wrong, chosen as
-        :class:`InfluenceTrimmer` chooses them.
+        is set); ``"auto"``: the rows ``InfluenceTrimmer(fraction="auto")``
+        would drop (per-class candidates, acted on only if the refit check
+        favours it).
     threshold : float or None, default=None
         Relabel every sample scoring below it instead.
     target_gap : float in (0, 1) or None, default=None
@@ -432,8 +459,8 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
         True for the samples whose label was changed.
     n_relabeled_ : int
         Number of samples relabeled.
-    noise_rate_ : float or None
-        Estimated share of wrong labels (``fraction="auto"``; None otherwise).
+    noise_rate_, confident_joint_, refit_check_ : as in InfluenceTrimmer
+        ``fraction="auto"`` only (None otherwise).
     memorised_share_ : float or None
         ``fraction="auto"`` with cross-fitting: share of the rows the held-out
         models doubt whose label the models trained on them still predict.

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_X_y
 
 from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
-from ._label_noise import find_issues
+from ._label_noise import decide, find_issues
+from ._refit_check import make_check
 from ._validation import check_sample_weight
 from .methods import METHODS
 from .objectives import Utility
@@ -32,7 +33,10 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     the held-out rows whose given label it predicts (``trusted="agree"``).
     Rows are ranked by the mean of two ranks — influence score and held-out
     probability of the given label (that probability alone when the models
-    memorise the labels they doubt) — and the first ``n_issues`` are flagged.
+    memorise the labels they doubt). ``n_issues="auto"`` flags, within each
+    given class, as many rows as the confident joint counts as belonging to
+    another class, and only if the folds refitted without them predict the
+    held-out rows better (``InfluenceTrimmer(fraction="auto")``'s rule).
 
     Regressors (``Ridge``, ``LinearRegression``, ``SGDRegressor``, MSE nets):
     corrupted targets instead. Plain shuffled K folds; each clone is scored
@@ -51,9 +55,11 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     method : str or Method, default="ip"
         Influence method, as in :func:`skinfluence.influence_scores`.
     n_issues : "auto", int or float in (0, 1), default="auto"
-        How many rows to flag: "auto" estimates the number of wrong labels from
-        the held-out probabilities (confident learning's confident joint); an
-        int is a count, a float a share of the rows.
+        How many rows to flag: "auto" takes the confident joint's count per
+        given class (rows ranked within their class), then flags none of them
+        unless refitting the folds without them improves the held-out
+        predictions; an int is a count, a float a share of the rows (one
+        ranking over all classes).
     cv : int, CV splitter or iterable, default=5
         Cross-fitting splits; an int k means stratified, shuffled k folds.
     trusted : {"agree"} or None, default="agree"
@@ -124,18 +130,28 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     )
     y_idx = np.searchsorted(classes, y)
     issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
-    return _select_flagged(issues, n_issues, active, return_indices)
+    auto = None
+    if n_issues == "auto":  # the candidates only if refitting the folds without them pays
+        auto = decide(issues, n, make_check(estimator, plan, scored, n_jobs=n_jobs)).mask
+    return _select_flagged(issues, n_issues, active, return_indices, auto)
 
 
-def _select_flagged(issues, n_issues, active, return_indices):
-    """The first rows of ``issues.ranked``, as many as ``n_issues`` says: mask or indices."""
-    if n_issues == "auto":
-        count = round(issues.noise_rate * active.sum())
-    elif isinstance(n_issues, numbers.Integral):
-        count = n_issues
+def _select_flagged(issues, n_issues, active, return_indices, auto=None):
+    """The first rows of ``issues.ranked``, as many as ``n_issues`` says: mask or indices.
+
+    With ``n_issues="auto"``: the rows of the mask ``auto`` when given (most likely
+    wrong first), else as many as ``issues.noise_rate`` estimates.
+    """
+    if n_issues == "auto" and auto is not None:
+        ranked = issues.ranked[auto[issues.ranked]]
     else:
-        count = int(np.floor(n_issues * active.sum()))
-    ranked = issues.ranked[:int(count)]
+        if n_issues == "auto":
+            count = round(issues.noise_rate * active.sum())
+        elif isinstance(n_issues, numbers.Integral):
+            count = n_issues
+        else:
+            count = int(np.floor(n_issues * active.sum()))
+        ranked = issues.ranked[:int(count)]
     if return_indices:
         return ranked
     mask = np.zeros(len(active), dtype=bool)

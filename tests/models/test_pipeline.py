@@ -134,7 +134,9 @@ def test_trimmer_around_a_column_transformer_pipeline_on_a_dataframe(data):
     np.testing.assert_allclose(fair_val.scores_, want, rtol=1e-9, atol=1e-15)
     # cross-fitted, label cleaning with the defaults on raw text columns; predictions too
     auto = InfluenceTrimmer(pipe, fraction="auto", random_state=0).fit(X, y)
-    assert auto.n_trimmed_ == round(auto.noise_rate_ * len(y))
+    assert auto.refit_check_["candidates"] == round(auto.noise_rate_ * len(y))
+    assert auto.n_trimmed_ == (auto.refit_check_["candidates"] if auto.refit_check_["acted"]
+                               else 0)
     np.testing.assert_array_equal(auto.predict(X_val), auto.estimator_.predict(X_val))
     assert auto.report(X, y).index.equals(X.index)
 
