@@ -63,15 +63,24 @@ def confident_joint(proba, y_idx):
     proba = np.asarray(proba, dtype=np.float64)
     n_classes = proba.shape[1]
     known = np.all(np.isfinite(proba), axis=1)
-    P, y = proba[known], np.asarray(y_idx)[known]
-    thresholds = np.array([P[y == j, j].mean() if np.any(y == j) else np.inf
-                           for j in range(n_classes)])
-    above = P >= thresholds
-    has_candidate = above.any(axis=1)
-    guess = np.argmax(np.where(above, P, -np.inf), axis=1)
+    y = np.asarray(y_idx)[known]
+    counted, guess = confident_joint_rows(proba[known], y)
     joint = np.zeros((n_classes, n_classes))
-    np.add.at(joint, (y[has_candidate], guess[has_candidate]), 1.0)
+    np.add.at(joint, (y[counted], guess[counted]), 1.0)
     return joint
+
+
+def confident_joint_rows(P, y):
+    """(counted, guess): which rows the confident joint counts, and for which class.
+
+    ``P`` has no NaN; class j's threshold is the mean of ``P[:, j]`` over the
+    rows labelled j; a row counts when it reaches some threshold, for the most
+    probable class among those it reaches.
+    """
+    thresholds = np.array([P[y == j, j].mean() if np.any(y == j) else np.inf
+                           for j in range(P.shape[1])])
+    above = P >= thresholds
+    return above.any(axis=1), np.argmax(np.where(above, P, -np.inf), axis=1)
 
 
 def estimate_noise_rate(proba, y_idx):

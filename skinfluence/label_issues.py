@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_X_y
 from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
 from ._label_noise import decide, find_issues
+from ._precomputed_issues import precomputed_issues
 from ._refit_check import make_check
 from ._validation import check_sample_weight
 from .methods import METHODS
@@ -23,9 +24,11 @@ from .objectives import Utility
 __all__ = ["find_label_issues"]
 
 
-def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, trusted="agree",
-                      return_indices=False, sample_weight=None, batch_size="auto",
-                      adapter_options=None, n_jobs=None, random_state=None):
+def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="auto", cv=5,
+                      trusted="agree", return_indices=False, sample_weight=None,
+                      batch_size="auto", adapter_options=None, n_jobs=None, random_state=None,
+                      labels=None, pred_probs=None, filter_by="confident_learning",
+                      return_indices_ranked_by=None):
     """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
 
     ``estimator`` is cloned and fitted on each training part of ``cv``; each
@@ -43,6 +46,15 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     against the held-out rows whose residual is not a robust outlier; rows are
     ranked by the robust z of their held-out residual,
     ``|r - median(r)| / (1.4826 MAD(r))``, and "auto" flags those above 3.5.
+
+    cleanlab's calling convention works too: ``find_label_issues(labels=y,
+    pred_probs=P)`` with out-of-fold probabilities you already have (no
+    estimator, nothing fitted) applies confident learning's
+    ``filter_by="confident_learning"`` (the confident joint's off-diagonal
+    rows) or ``"predicted_neq_given"``, and ``return_indices_ranked_by`` in
+    {"self_confidence", "normalized_margin"} returns the flagged rows' indices,
+    worst label quality first. cleanlab's own default filter
+    (``"prune_by_noise_rate"``) is not implemented.
 
     Parameters
     ----------
@@ -78,11 +90,22 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
         Splits fitted in parallel (joblib).
     random_state : int, RandomState instance or None, default=None
         Seeds the folds and any stochastic method.
+    labels : array-like of shape (n_samples,), default=None
+        cleanlab's name for ``y``; with ``pred_probs``, class indices 0..K-1.
+    pred_probs : array-like of shape (n_samples, n_classes), default=None
+        Precomputed out-of-fold probabilities: flag from them alone (give no
+        estimator or X).
+    filter_by : {"confident_learning", "predicted_neq_given"}, default="confident_learning"
+        With ``pred_probs``: which rows are flagged.
+    return_indices_ranked_by : {"self_confidence", "normalized_margin"} or None, default=None
+        With ``pred_probs``: return the flagged rows' indices, lowest label
+        quality first, instead of a mask.
 
     Returns
     -------
     issues : ndarray
-        Boolean mask of shape (n_samples,), or indices (``return_indices=True``).
+        Boolean mask of shape (n_samples,), or indices (``return_indices=True``
+        or ``return_indices_ranked_by``).
 
     See Also
     --------
@@ -104,6 +127,25 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     >>> bool(flipped[issues].mean() > 0.8)                              # mostly right
     True
     """
+    if pred_probs is not None:  # cleanlab's convention: flag from the given probabilities
+        if estimator is not None or X is not None:
+            raise ValueError("pred_probs flags from precomputed probabilities: give labels= "
+                             "and pred_probs= without an estimator or X.")
+        if (labels is None) == (y is None):
+            raise ValueError("give the labels once, as labels= (cleanlab's name) or y=.")
+        return precomputed_issues(y if labels is None else labels, pred_probs,
+                                  filter_by=filter_by,
+                                  return_indices_ranked_by=return_indices_ranked_by)
+    if return_indices_ranked_by is not None:
+        raise ValueError("return_indices_ranked_by applies to pred_probs=; with an estimator, "
+                         "use return_indices=True (most likely wrong first).")
+    if labels is not None:
+        if y is not None:
+            raise ValueError("give the labels once, as labels= (cleanlab's name) or y=.")
+        y = labels
+    if estimator is None or X is None or y is None:
+        raise TypeError("find_label_issues needs an estimator, X and y (or labels=), or "
+                        "labels= and pred_probs= (precomputed out-of-fold probabilities).")
     if is_regressor(estimator):  # corrupted targets: outlying cross-fitted residuals
         from ._target_issues import find_regression_issues
 
