@@ -41,6 +41,7 @@ class ScoringPlan:
     X_val: object = None  # explicit validation data (validated), or None
     y_val: np.ndarray = None
     sensitive_val: np.ndarray = None
+    groups: np.ndarray = None  # group labels for the splitter (GroupKFold...), or None
 
 
 @dataclass
@@ -208,7 +209,8 @@ def _splits(plan, act_idx, cv, seed):
     else:
         splitter = check_cv(cv, y_act, classifier=True)
     k = -1
-    for k, (train, test) in enumerate(splitter.split(_rows(plan.X, act_idx), y_act)):
+    groups = None if plan.groups is None else plan.groups[act_idx]
+    for k, (train, test) in enumerate(splitter.split(_rows(plan.X, act_idx), y_act, groups)):
         train, test = check_cv_split(train, test, len(act_idx), k)
         yield act_idx[train], act_idx[test]
     if k < 0:

@@ -150,5 +150,6 @@ def _regression_splits(plan, act_idx, cv, seed):
         splitter = KFold(int(min(cv, len(act_idx))), shuffle=True, random_state=seed)
     else:
         splitter = check_cv(cv, plan.y[act_idx], classifier=False)
-    for train, test in splitter.split(_rows(plan.X, act_idx), plan.y[act_idx]):
+    groups = None if plan.groups is None else plan.groups[act_idx]
+    for train, test in splitter.split(_rows(plan.X, act_idx), plan.y[act_idx], groups):
         yield act_idx[np.asarray(train)], act_idx[np.asarray(test)]

@@ -36,7 +36,7 @@ from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
 from ._crossfit_regression import fit_clone, score_regression_rows
 from ._refit_check import make_check
-from ._validation import check_groups, column_values
+from ._validation import check_groups, check_split_groups, column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
 
@@ -67,7 +67,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)  # the estimator is validated by its fit
     def fit(self, X, y, *, sample_weight=None, sensitive_features=None, X_val=None, y_val=None,
-            sensitive_features_val=None, scores=None, **fit_params):
+            sensitive_features_val=None, scores=None, groups=None, **fit_params):
         """Score the training samples, act on the scores, and refit the estimator.
 
         Parameters
@@ -93,6 +93,11 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         scores : array-like of shape (n_samples,), default=None
             Precomputed scores (e.g. ``scores_`` of an earlier fit on the same
             data): no scoring is done, only the action and the refit.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels passed to ``cv``'s ``split`` (``GroupKFold``,
+            ``LeaveOneGroupOut``...), so that a group is never on both sides
+            of a split; an integer ``cv`` ignores them. Routed with
+            ``set_fit_request(groups=True)`` under metadata routing.
         **fit_params : dict
             Passed to the estimator's ``fit`` (sample-aligned arrays are
             subset with the rows of each fit). Under metadata routing, only
@@ -104,11 +109,11 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             The fitted meta-estimator.
         """
         self._fit(X, y, sample_weight, sensitive_features, X_val, y_val,
-                  sensitive_features_val, scores, fit_params)
+                  sensitive_features_val, scores, fit_params, groups)
         return self
 
     def _fit(self, X, y, sample_weight, sensitive_features, X_val, y_val,
-             sensitive_features_val, scores, fit_params):
+             sensitive_features_val, scores, fit_params, groups=None):
         if is_dask(X) or is_dask(y):
             raise TypeError(
                 f"{type(self).__name__} refits {type(self.estimator).__name__} on the rows it "
@@ -143,7 +148,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             raise ValueError(f"sensitive_features has {len(s)} values, X has {X.shape[0]} rows.")
         rng = check_random_state(self.random_state)
         self._train_index = _index_of(X_in, y_in)
-        plan = ScoringPlan(X=X, y=y, fit_params=est_params, sample_weight=sw, sensitive=s)
+        plan = ScoringPlan(X=X, y=y, fit_params=est_params, sample_weight=sw, sensitive=s,
+                           groups=None if groups is None else check_split_groups(groups, len(y)))
         if X_val is not None or y_val is not None:
             self._explicit_validation(plan, X_val, y_val, sensitive_features_val, objective,
                                       needs_s)

@@ -13,14 +13,15 @@ from ._crossfit import ScoringPlan
 from ._crossfit_regression import score_regression_rows
 from ._params import resolve
 from ._target_noise import find_target_issues
-from ._validation import check_sample_weight
+from ._validation import check_sample_weight, check_split_groups
 from .label_issues import _check_n_issues, _select_flagged
 from .methods import METHODS
 from .objectives import Utility
 
 
 def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, return_indices,
-                           sample_weight, batch_size, adapter_options, n_jobs, random_state):
+                           sample_weight, batch_size, adapter_options, n_jobs, random_state,
+                           groups=None):
     """Mask (or ranked indices) of the likely corrupted targets; see ``find_label_issues``."""
     X, y = check_X_y(X, y, accept_sparse="csr", y_numeric=True)
     y = np.asarray(y, dtype=np.float64)
@@ -31,7 +32,8 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
         raise ValueError("find_label_issues needs at least 2 rows of positive weight.")
     _check_n_issues(n_issues, int(active.sum()))
     plan = ScoringPlan(X=X, y=y, fit_params={} if sw is None else {"sample_weight": sw},
-                       sample_weight=sw, sensitive=None)
+                       sample_weight=sw, sensitive=None,
+                       groups=None if groups is None else check_split_groups(groups, n))
     rng = check_random_state(random_state)
     scored = score_regression_rows(
         estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,

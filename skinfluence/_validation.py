@@ -106,6 +106,14 @@ def check_groups(s, name, n_samples=None):
     return s
 
 
+def check_split_groups(groups, n_samples):
+    """Group labels for a CV splitter: 1-D, one per row (any hashable labels)."""
+    groups = column_or_1d(np.asarray(groups), warn=True)
+    if len(groups) != n_samples:
+        raise ValueError(f"groups has {len(groups)} values, expected {n_samples} (one per row).")
+    return groups
+
+
 def intersectional_groups(s, name):
     """One group label per row from several sensitive columns; one column is left as it is.
 

@@ -17,7 +17,7 @@ from ._crossfit import ScoringPlan, score_training_rows
 from ._label_noise import decide, find_issues
 from ._precomputed_issues import precomputed_issues
 from ._refit_check import make_check
-from ._validation import check_sample_weight
+from ._validation import check_sample_weight, check_split_groups
 from .methods import METHODS
 from .objectives import Utility
 
@@ -28,7 +28,7 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
                       trusted="agree", return_indices=False, sample_weight=None,
                       batch_size="auto", adapter_options=None, n_jobs=None, random_state=None,
                       labels=None, pred_probs=None, filter_by="confident_learning",
-                      return_indices_ranked_by=None):
+                      return_indices_ranked_by=None, groups=None):
     """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
 
     ``estimator`` is cloned and fitted on each training part of ``cv``; each
@@ -100,6 +100,8 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
     return_indices_ranked_by : {"self_confidence", "normalized_margin"} or None, default=None
         With ``pred_probs``: return the flagged rows' indices, lowest label
         quality first, instead of a mask.
+    groups : array-like of shape (n_samples,), default=None
+        Group labels passed to ``cv``'s ``split`` (``GroupKFold``...).
 
     Returns
     -------
@@ -152,7 +154,8 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
         return find_regression_issues(
             estimator, X, y, method=method, n_issues=n_issues, cv=cv, trusted=trusted,
             return_indices=return_indices, sample_weight=sample_weight, batch_size=batch_size,
-            adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state)
+            adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state,
+            groups=groups)
     X, y = check_X_y(X, y, accept_sparse="csr")
     check_classification_targets(y)
     n = len(y)
@@ -163,7 +166,8 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
         raise ValueError(f"y needs at least 2 classes; got {classes.tolist()}.")
     _check_n_issues(n_issues, int(active.sum()))
     fit_params = {} if sw is None else {"sample_weight": sw}
-    plan = ScoringPlan(X=X, y=y, fit_params=fit_params, sample_weight=sw, sensitive=None)
+    plan = ScoringPlan(X=X, y=y, fit_params=fit_params, sample_weight=sw, sensitive=None,
+                       groups=None if groups is None else check_split_groups(groups, n))
     rng = check_random_state(random_state)
     scored = score_training_rows(
         estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,

@@ -595,3 +595,40 @@ def test_batch_size_changes_memory_not_scores(noisy_cancer):
     np.testing.assert_allclose(small.scores_, auto.scores_, rtol=1e-10, atol=1e-14)
     with pytest.raises(InvalidParameterError, match="batch_size"):
         InfluenceTrimmer(lr(), batch_size="big").fit(X, y)
+
+
+# ---------------------------------------------------------------------- groups to the splitter
+@pytest.mark.parametrize("cls", [InfluenceTrimmer, InfluenceReweighter])
+def test_groups_reach_the_splitter_as_a_list_of_its_splits_does(noisy_cancer, cls):
+    from sklearn.model_selection import GroupKFold
+
+    X, y, _ = noisy_cancer
+    groups = np.arange(len(y)) // 7  # patients with several rows each
+    by_groups = cls(lr(), cv=GroupKFold(4), random_state=0).fit(X, y, groups=groups)
+    by_list = cls(lr(), cv=list(GroupKFold(4).split(X, y, groups)), random_state=0).fit(X, y)
+    np.testing.assert_allclose(by_groups.scores_, by_list.scores_, rtol=1e-12)
+    with pytest.raises(ValueError, match="groups"):  # GroupKFold without groups: sklearn says so
+        cls(lr(), cv=GroupKFold(4), random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="groups has 3 values"):
+        cls(lr(), cv=GroupKFold(4)).fit(X, y, groups=[1, 2, 3])
+
+
+def test_groups_routed_through_a_pipeline_and_find_label_issues(noisy_cancer):
+    from sklearn.model_selection import GroupKFold
+
+    from skinfluence import find_label_issues
+
+    X, y, _ = noisy_cancer
+    groups = np.arange(len(y)) % 5
+    splits = list(GroupKFold(5).split(X, y, groups))
+    ref = InfluenceTrimmer(lr(), cv=splits, fraction=0.1, random_state=0).fit(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        trimmer = InfluenceTrimmer(lr(), cv=GroupKFold(5), fraction=0.1, random_state=0)
+        pipe = make_pipeline(StandardScaler(with_mean=False, with_std=False),
+                             trimmer.set_fit_request(groups=True))
+        pipe.fit(X, y, groups=groups)
+    np.testing.assert_allclose(pipe[-1].scores_, ref.scores_, rtol=1e-12)
+    flags = find_label_issues(lr(), X, y, cv=GroupKFold(5), groups=groups, n_issues=15,
+                              random_state=0)
+    flags_ref = find_label_issues(lr(), X, y, cv=splits, n_issues=15, random_state=0)
+    np.testing.assert_array_equal(flags, flags_ref)
