@@ -163,3 +163,15 @@ def test_verbose_shows_a_bar_over_every_pass(binary_data, verbose, capsys):
     assert ("scoring" in err) == verbose
     if verbose:  # two passes over the 200 training rows
         assert "400/400" in err
+
+
+@pytest.mark.parametrize("method", ["exact_hessian", "newton_loo"])
+def test_pipeline_rows_equal_per_row_influence_scores(multiclass_data, method):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, Xv, yv = multiclass_data
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(3 * X + 1, y)
+    ref = _per_row(pipe, 3 * X + 1, y, 3 * Xv[:3] + 1, yv[:3], method)
+    M = influence_matrix(pipe, 3 * X + 1, y, 3 * Xv[:3] + 1, yv[:3], method=method)
+    np.testing.assert_allclose(M, ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
