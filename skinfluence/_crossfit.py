@@ -25,6 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from ._compat import _check_method_params
+from ._progress import progress
 from ._validation import check_cv_split, check_trusted
 from .influence import score_validated
 
@@ -175,14 +176,8 @@ def _proba(model, X, fold_classes, classes):
 
 
 def _progress(jobs, total, verbose):
-    """A tqdm bar over the splits when ``verbose`` (and tqdm is installed)."""
-    if not verbose:
-        return jobs
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return jobs
-    return tqdm(jobs, total=total, desc="cross-fitting", unit="split")
+    """A bar over the splits when ``verbose``."""
+    return progress(jobs, verbose=verbose, total=total, desc="cross-fitting", unit="split")
 
 
 def _rows(X, idx):

@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 
+from ._progress import progress
 from ._validation import check_generator, check_labels, check_n_rows
 
 #: probabilities are clipped here before the log (a class missing from a subset)
@@ -158,11 +159,4 @@ def _column_spearman(a, b):
 
 
 def _progress(it, verbose):
-    if not verbose:
-        return it
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn("verbose=True needs tqdm (pip install tqdm); no progress bar shown.")
-        return it
-    return tqdm(it, desc="refits", unit="fit")
+    return progress(it, verbose=verbose, desc="refits", unit="fit")

@@ -1,11 +1,11 @@
 """``influence_scores`` (the public entry point), its result, and the estimators' entry."""
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-import warnings
 
 import numpy as np
 
 from ._params import resolve
+from ._progress import progress
 from ._dask import DaskLinearAdapter, compute_if_dask, is_dask
 from ._validation import (
     check_batch_size,
@@ -225,11 +225,4 @@ def _keep(a):
 
 
 def _progress(verbose, total):
-    if not verbose:
-        return nullcontext(None)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn("verbose=True needs tqdm (pip install tqdm); no progress bar shown.")
-        return nullcontext(None)
-    return tqdm(total=total, desc="scoring", unit="rows")
+    return progress(verbose=verbose, total=total, desc="scoring", unit="rows")
