@@ -79,4 +79,3 @@ headline = {
     "opponents_with_given_label": float(np.mean(y_train[top.opponents[0]] == y_test[j])),
     **{f"lds_{m}": round(lds[m], 3) for m in methods},
 }
-print(headline)

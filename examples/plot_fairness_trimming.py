@@ -77,4 +77,3 @@ trim = fronts["InfluenceTrimmer"]
 headline = {"plain_accuracy": points["plain"][0], "plain_gap": points["plain"][1],
             "best_target": TARGETS[-1], "best_accuracy": trim["accuracy"][-1],
             "best_gap": trim["gap"][-1]}
-print(headline)

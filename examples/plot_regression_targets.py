@@ -82,4 +82,3 @@ headline = {
     "corrupted_among_trimmed": float(corrupted[~auto.support_].mean()),
     "recall": float(corrupted[~auto.support_].sum() / corrupted.sum()),
 }
-print(headline)

@@ -111,4 +111,3 @@ headline = {
     "best_robust_trimmed": max(c[1] for c in curated),
     "best_robust_plain": max(s[1] for s in sweep),
 }
-print(headline)

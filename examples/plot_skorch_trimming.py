@@ -99,4 +99,3 @@ headline = {"noisy_accuracy": results["noisy labels"],
             "checkpoint_accuracy": results["trimmed (checkpoints)"],
             "ip_flipped_share": flipped[~trimmer.support_].mean(),
             "checkpoint_flipped_share": flipped[~ckpt.support_].mean()}
-print(headline)
