@@ -107,6 +107,14 @@ def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="u
         Show a progress bar over the scoring pass (needs tqdm).
     return_result : bool, default=False
         Return an :class:`InfluenceResult` instead of the bare scores.
+    **adapter_options
+        Passed to the model's adapter (:func:`skinfluence.models.make_adapter`).
+        Torch modules and skorch nets: ``loss=`` (the training criterion of a
+        bare module, e.g. ``torch.nn.CrossEntropyLoss()``), ``params=``
+        (``"all"`` or ``"last_layer"``: the parameters the influence is taken
+        over), ``weight_decay=`` (the L2 decay of training, a float or a dict
+        by parameter name), ``classes=``. Linear models take none. The
+        estimators take the same options as a dict, ``adapter_options=``.
 
     Returns
     -------
