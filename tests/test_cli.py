@@ -483,12 +483,14 @@ def test_parquet_with_repeated_names_is_refused(tmp_path):
     assert rc == 2 and "repeated column names: 'x'" in err
 
 
-@pytest.mark.parametrize("action, column", [("reweight", "sample_weight"),
-                                            ("relabel", "relabeled")])
-def test_a_column_the_output_adds_is_never_overwritten(small_csv, tmp_path, action, column):
+@pytest.mark.parametrize("command, column", [
+    (("clean", "--action", "reweight"), "sample_weight"),
+    (("clean", "--action", "relabel"), "relabeled"),
+    (("score",), "influence_score"), (("score",), "influence_rank")])
+def test_a_column_the_output_adds_is_never_overwritten(small_csv, tmp_path, command, column):
     frame = pd.read_csv(small_csv).assign(**{column: 7})
     frame.to_csv(tmp_path / "mine.csv", index=False)
-    rc, _, err = cli("clean", tmp_path / "mine.csv", "--target", "label", "--action", action,
+    rc, _, err = cli(command[0], tmp_path / "mine.csv", "--target", "label", *command[1:],
                      "-o", tmp_path / "out.csv")
     assert rc == 2 and f"already has a column {column!r}" in err
 
