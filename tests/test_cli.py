@@ -597,3 +597,16 @@ def test_option_values_at_their_bounds(option, value, ok):
         with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(io.StringIO()) as err:
             build_parser().parse_args(argv)
         assert exc.value.code == 2 and f"argument {option}" in err.getvalue()
+
+
+@pytest.mark.parametrize("rows_of_b, ok", [(4, False), (5, True)])
+def test_cv_needs_as_many_rows_of_each_class_as_folds(tmp_path, rows_of_b, ok):
+    rng = np.random.default_rng(0)
+    n = 20 + rows_of_b
+    frame = pd.DataFrame({"x": rng.normal(size=n), "label": ["a"] * 20 + ["b"] * rows_of_b})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    rc, _, err = cli("score", tmp_path / "d.csv", "--target", "label", "--cv", 5, "-o",
+                     tmp_path / "o.csv")
+    assert (rc == 0) == ok, err
+    if not ok:
+        assert f"class 'b' has {rows_of_b}" in err

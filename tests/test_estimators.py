@@ -107,6 +107,23 @@ def test_cross_fitting_is_the_mean_over_the_other_folds(noisy_cancer, trusted):
     np.testing.assert_allclose(trim.scores_, total / count, rtol=1e-6, atol=1e-12)
 
 
+def test_a_fairness_objective_is_scored_against_every_held_out_row(noisy_cancer):
+    """Demographic parity reads no labels: trusted="agree" filters nothing for it."""
+    X, y, _ = noisy_cancer
+    s = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    folds = KFold(3, shuffle=True, random_state=2)
+    trim = InfluenceTrimmer(lr(), objective="demographic_parity", cv=folds, trusted="agree",
+                            random_state=0).fit(X, y, sensitive_features=s)
+    total, count = np.zeros(len(y)), np.zeros(len(y))
+    for tr, va in folds.split(X, y):
+        model = lr().fit(X[tr], y[tr])
+        assert (model.predict(X[va]) != y[va]).any()  # a filter would have something to drop
+        total[tr] += influence_scores(model, X[tr], y[tr], X[va], y[va],
+                                      objective=DemographicParity(), sensitive_features_val=s[va])
+        count[tr] += 1
+    np.testing.assert_allclose(trim.scores_, total / count, rtol=1e-6, atol=1e-12)
+
+
 def test_default_cross_fitting_scores_every_sample(noisy_cancer):
     X, y, _ = noisy_cancer
     trim = InfluenceTrimmer(lr(), random_state=0).fit(X, y)
