@@ -9,10 +9,11 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_X_y
+from sklearn.utils.validation import check_X_y, column_or_1d
 
 from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
+from ._rows import check_net_rows, n_rows, takes_net_rows
 from ._label_noise import find_issues
 from ._validation import check_sample_weight
 from .methods import METHODS
@@ -91,7 +92,12 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
     >>> bool(flipped[issues].mean() > 0.8)                              # mostly right
     True
     """
-    X, y = check_X_y(X, y, accept_sparse="csr")
+    if takes_net_rows(estimator, X):  # a network's images, signals or dict of arrays
+        X, y = check_net_rows(X, "X"), column_or_1d(y, warn=True)
+        if len(y) != n_rows(X):
+            raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
+    else:
+        X, y = check_X_y(X, y, accept_sparse="csr")
     check_classification_targets(y)
     n = len(y)
     sw = check_sample_weight(sample_weight, n)

@@ -23,10 +23,9 @@ __all__ = ["make_adapter", "register_adapter", "unregister_adapter", "LinearMode
 
 
 def _is_torch_model(estimator):
-    mod = type(estimator).__module__
-    return mod.startswith("skorch") or any(
-        c.__module__.startswith("torch.nn") for c in type(estimator).__mro__
-    ) or isinstance(estimator, tuple)
+    # the classes' modules, so that a user's subclass of a skorch net counts too
+    return any(c.__module__.startswith(("skorch", "torch.nn"))
+               for c in type(estimator).__mro__) or isinstance(estimator, tuple)
 
 
 def make_adapter(estimator, *, device="auto", **options):
