@@ -17,6 +17,7 @@ import numpy as np
 
 from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
+from .sklearn_mlp import is_sklearn_mlp, make_mlp_adapter
 
 __all__ = ["make_adapter", "register_adapter", "unregister_adapter", "LinearModelAdapter",
            "ModelAdapter"]
@@ -86,7 +87,8 @@ def _torch_adapter(estimator, *, device="auto", **options):
 
 
 #: (predicate, factory) pairs, the most recently registered first
-_REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter)]
+_REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter),
+             (is_sklearn_mlp, make_mlp_adapter)]
 
 
 def register_adapter(predicate, factory):
