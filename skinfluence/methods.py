@@ -77,7 +77,9 @@ class _HessianSolveMixin:
         op = (lambda x: hvp(x) + damping * x)
         tol = _tolerance(self.tol, grad)
         if solver == "cg":
-            v, it, res = conjugate_gradient(op, grad, tol=tol, max_iter=self.max_iter)
+            v, it, res, damping = _solve_raising_damping(
+                hvp, grad, damping, tol, self.max_iter, raise_damping=self.damping == "auto"
+                and not getattr(a, "convex", False))
         elif solver == "lissa":
             scale = self.lissa_scale or 1.1 * _power_iteration(op, grad, ctx.rng)
             v, it = lissa(op, grad, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
@@ -93,6 +95,33 @@ class _HessianSolveMixin:
                 "max_iter, or damping to improve the conditioning.", ConvergenceWarning,
                 stacklevel=4)
         return v, damping, {"solver_iterations": it, "solver_residual": res}
+
+
+#: times CG restarts with a larger damping after meeting negative curvature
+MAX_DAMPING_RAISES = 8
+
+
+def _solve_raising_damping(hvp, grad, damping, tol, max_iter, raise_damping):
+    """CG on ``H + damping I``; with ``raise_damping``, a direction of non-positive
+    curvature (the estimated shift was too small) raises the damping past it and restarts.
+
+    Returns ``(v, total CG iterations, relative residual, damping used)``.
+    """
+    total = 0
+    for raises in range(MAX_DAMPING_RAISES + 1):
+        seen = [np.inf]
+
+        def op(x, d=damping):
+            out = hvp(x) + d * x
+            seen[0] = min(seen[0], float(x @ out) / max(float(x @ x), 1e-300))
+            return out
+        v, it, res = conjugate_gradient(op, grad, tol=tol, max_iter=max_iter)
+        total += it
+        if not raise_damping or seen[0] > 0 or raises == MAX_DAMPING_RAISES:
+            return v, total, res, damping
+        # H has curvature <= seen - damping along x: shift past it, at least doubling (a
+        # Rayleigh quotient is barely negative where the lowest eigenvalue is far below)
+        damping = max(2.0 * damping, 1.1 * (damping - seen[0]) + 1e-8)
 
 
 def _tolerance(tol, grad):
@@ -121,34 +150,39 @@ def _numpy(a):
     return a.detach().cpu().double().numpy() if hasattr(a, "detach") else a
 
 
-#: HVPs the damping search may spend at most (Lanczos restarts of 20 vectors).
-LANCZOS_MAX_HVPS = 400
+#: Lanczos steps (one HVP each) of the damping search on a network.
+LANCZOS_STEPS = 20
 
 
 def _positive_definite_shift(hvp, n, rng):
-    """Smallest damping making ``H + damping I`` positive definite, from HVPs alone.
+    """A damping making ``H + damping I`` positive definite, from a few HVPs.
 
-    Lanczos (scipy ``eigsh``, tol 1e-3, at most ``LANCZOS_MAX_HVPS`` HVPs)
-    finds H's smallest eigenvalue; a 10% margin covers its tolerance. When it
-    has not converged by then, the smallest eigenvalue comes from two power
-    iterations (on H, then on ``lambda_max I - H``). Used for CG / LiSSA on
-    non-convex models, where the explicit Hessian is too large to factorise.
+    ``LANCZOS_STEPS`` Lanczos steps (full reorthogonalisation) from a random
+    start give the Ritz values of H; the smallest one minus its residual bound
+    ``|beta_m s_m|`` estimates H's smallest eigenvalue from below, and
+    ``-1.1`` times that estimate is the shift (0 when it is positive). A shift
+    that still leaves negative curvature is raised where CG meets it
+    (:func:`_solve_raising_damping`). Used for CG / LiSSA on non-convex
+    models, where the explicit Hessian is too large to factorise.
     """
-    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-
-    op = LinearOperator((n, n), matvec=lambda x: _numpy(hvp(x)).ravel(), dtype=np.float64)
-    ncv = min(n, 20)
-    try:
-        lam_min = eigsh(op, k=1, which="SA", v0=rng.standard_normal(n), tol=1e-3, ncv=ncv,
-                        maxiter=max(1, LANCZOS_MAX_HVPS // ncv),
-                        return_eigenvectors=False)[0]
-    except ArpackNoConvergence as exc:
-        if len(exc.eigenvalues):
-            lam_min = float(np.min(exc.eigenvalues))
-        else:
-            like = rng.standard_normal(n)
-            top = _power_iteration(op.matvec, like, rng)
-            lam_min = top - _power_iteration(lambda x: top * x - op.matvec(x), like, rng)
+    m = min(n, LANCZOS_STEPS)
+    Q = np.zeros((m, n))
+    alpha, beta = np.zeros(m), np.zeros(m)
+    q = rng.standard_normal(n)
+    Q[0] = q / np.linalg.norm(q)
+    for j in range(m):
+        w = _numpy(hvp(Q[j])).ravel()
+        alpha[j] = Q[j] @ w
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)  # full reorthogonalisation (twice is enough)
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        beta[j] = np.linalg.norm(w)
+        if j + 1 == m or beta[j] <= 1e-12 * max(1.0, abs(alpha[j])):
+            m = j + 1
+            break
+        Q[j + 1] = w / beta[j]
+    theta, S = np.linalg.eigh(np.diag(alpha[:m]) + np.diag(beta[:m - 1], 1)
+                              + np.diag(beta[:m - 1], -1))
+    lam_min = theta[0] - abs(beta[m - 1] * S[m - 1, 0])
     return float(max(0.0, -1.1 * lam_min))
 
 
@@ -186,8 +220,9 @@ class ExactHessian(_HessianSolveMixin, Method):
         pass over the training rows, each), LiSSA after 1000 steps. The
         residual reached is ``extras["solver_residual"]``; a CG run that ends
         above ``tol`` warns (ConvergenceWarning). With
-        ``damping="auto"`` on a network, the damping search spends at most
-        400 HVPs (Lanczos, else power iterations).
+        ``damping="auto"`` on a network, the damping is estimated from 20
+        Lanczos steps (20 HVPs), and raised where CG meets negative curvature
+        (CG restarts; ``solver_iterations`` counts every run).
     lissa_scale : float or None, default=None
         LiSSA's scale (above H's largest eigenvalue); None estimates it.
 
