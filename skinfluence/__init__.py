@@ -3,7 +3,7 @@
 Scores follow one sign everywhere: higher = more beneficial to the objective,
 negative = detrimental.
 """
-from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
+from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO, KFAC
 from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
 from .influence import influence_scores, InfluenceResult
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler, influence_weights
@@ -35,6 +35,7 @@ __all__ = [
     "ExactHessian",
     "SampledHessian",
     "NewtonLOO",
+    "KFAC",
     "unlearn",
     "Utility",
     "DemographicParity",

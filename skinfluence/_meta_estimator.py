@@ -72,7 +72,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (numpy, scipy.sparse or pandas; never modified).
+            Training data (numpy, scipy.sparse or pandas; never modified). For
+            a torch / skorch network, also an n-d array (images, signals) or a
+            skorch dict of arrays: whatever the network takes.
         y : array-like of shape (n_samples,)
             Training labels.
         sample_weight : array-like of shape (n_samples,), default=None

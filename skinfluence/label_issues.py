@@ -40,6 +40,8 @@ def find_label_issues(estimator, X, y, *, method="ip", n_issues="auto", cv=5, tr
         Unfitted classifier supported by :func:`skinfluence.influence_scores`
         with ``predict_proba``. Never modified.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        For a torch / skorch network, also an n-d array (images, signals) or
+        a skorch dict of arrays: whatever the network takes.
     y : array-like of shape (n_samples,)
         The given (possibly noisy) labels.
     method : str or Method, default="ip"

@@ -14,6 +14,7 @@ from ._params import resolve
 from ._compat import Interval, StrOptions
 from ._method import _DAMPING, Context, Method, MethodOutput, _check_damping  # noqa: F401
 from ._newton_loo import NewtonLOO
+from .kfac import KFAC
 from ._solvers import conjugate_gradient, factorize, lissa, solve_factored
 from .samplers import SAMPLERS, Sampler
 
@@ -462,4 +463,5 @@ class IPEnsemble(Method):
                             extras={"member_weights": weights / weights.sum()})
 
 
-METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO)}
+METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO,
+                                    KFAC)}
