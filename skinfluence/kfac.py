@@ -34,7 +34,6 @@ Examples
 """
 import numbers
 
-
 from ._compat import Interval
 from ._method import Method, MethodOutput
 
