@@ -3,7 +3,7 @@
 Scores follow one sign everywhere: higher = more beneficial to the objective,
 negative = detrimental.
 """
-from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO
+from .methods import IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO, KFAC
 from .objectives import Utility, DemographicParity, EqualizedOdds, AdversarialRobustness
 from .objectives import MeanPredictionGap, BoundedGroupLoss
 from .influence import influence_scores, InfluenceResult
@@ -39,6 +39,7 @@ __all__ = [
     "ExactHessian",
     "SampledHessian",
     "NewtonLOO",
+    "KFAC",
     "unlearn",
     "Utility",
     "DemographicParity",

@@ -22,10 +22,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.utils import _safe_indexing
 
 from ._compat import _check_method_params
 from ._progress import progress
+from ._rows import n_rows, splittable, take_rows
 from ._validation import check_cv_split, check_trusted
 from .influence import score_validated
 
@@ -129,7 +129,7 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
     ``in_sample`` marks the training rows no split holds out: their class
     probabilities come back too (the others' come from the model holding them out).
     """
-    params = _check_method_params(plan.X, plan.fit_params, train)
+    params = _check_method_params(splittable(plan.X), plan.fit_params, train)
     X_train = _rows(plan.X, train)
     if np.unique(plan.y[train]).size < 2:  # most classifiers refuse to fit a single class
         return {"skipped": "the training part has a single class"}
@@ -168,8 +168,8 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
 
 def _proba(model, X, fold_classes, classes):
     """Class probabilities in the columns of ``classes`` (NaN without predict_proba)."""
-    P = np.full((X.shape[0], len(classes)), np.nan)
-    if hasattr(model, "predict_proba") and X.shape[0]:
+    P = np.full((n_rows(X), len(classes)), np.nan)
+    if hasattr(model, "predict_proba") and n_rows(X):
         P[:, :] = 0.0
         P[:, np.searchsorted(classes, fold_classes)] = model.predict_proba(X)
     return P
@@ -181,7 +181,7 @@ def _progress(jobs, total, verbose):
 
 
 def _rows(X, idx):
-    return _safe_indexing(X, idx)
+    return take_rows(X, idx)
 
 
 def _log(log, message):
@@ -205,7 +205,8 @@ def _splits(plan, act_idx, cv, seed):
         splitter = check_cv(cv, y_act, classifier=True)
     k = -1
     groups = None if plan.groups is None else plan.groups[act_idx]
-    for k, (train, test) in enumerate(splitter.split(_rows(plan.X, act_idx), y_act, groups)):
+    for k, (train, test) in enumerate(splitter.split(splittable(_rows(plan.X, act_idx)), y_act,
+                                                     groups)):
         train, test = check_cv_split(train, test, len(act_idx), k)
         yield act_idx[train], act_idx[test]
     if k < 0:

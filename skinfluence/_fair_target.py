@@ -36,6 +36,7 @@ from sklearn.base import clone
 
 from ._compat import _check_method_params
 from ._crossfit import _rows, _splits
+from ._rows import splittable
 from .metrics import fairness_gap
 from .influence import score_validated
 
@@ -239,7 +240,7 @@ class _Evaluator:
 def _fold(ev, train, val, y_fit, weights, need_scores, seed):
     """One fold's model on ``train`` with the action applied: (held-out pred, scores)."""
     plan = ev.plan
-    params = _check_method_params(plan.X, plan.fit_params, train)
+    params = _check_method_params(splittable(plan.X), plan.fit_params, train)
     sw = weights[train] if ev.action == "reweight" else None
     if params.get("sample_weight") is not None:
         sw = params["sample_weight"] if sw is None else sw * params["sample_weight"]

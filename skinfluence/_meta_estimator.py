@@ -36,6 +36,7 @@ from ._dask import is_dask
 from ._crossfit import ScoringPlan, score_training_rows
 from ._crossfit_regression import fit_clone, score_regression_rows
 from ._refit_check import make_check
+from ._rows import check_net_rows, n_rows, splittable, takes_net_rows
 from ._validation import check_groups, check_split_groups, column_values
 from .methods import METHODS, Method
 from .objectives import OBJECTIVES, Objective
@@ -73,7 +74,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (numpy, scipy.sparse or pandas; never modified).
+            Training data (numpy, scipy.sparse or pandas; never modified). For
+            a torch / skorch network, also an n-d array (images, signals) or a
+            skorch dict of arrays: whatever the network takes.
         y : array-like of shape (n_samples,)
             Training labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -144,8 +147,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 f"{type(self).__name__} needs at least 2 classes (among samples with positive "
                 f"weight); got 1 class: {classes.tolist()}."
             )
-        if s is not None and len(s) != X.shape[0]:
-            raise ValueError(f"sensitive_features has {len(s)} values, X has {X.shape[0]} rows.")
+        if s is not None and len(s) != n_rows(X):
+            raise ValueError(f"sensitive_features has {len(s)} values, X has {n_rows(X)} rows.")
         rng = check_random_state(self.random_state)
         self._train_index = _index_of(X_in, y_in)
         plan = ScoringPlan(X=X, y=y, fit_params=est_params, sample_weight=sw, sensitive=s,
@@ -162,8 +165,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                                         int(rng.randint(np.iinfo(np.int32).max)), scores)
         elif scores is not None:
             scores = column_or_1d(np.asarray(scores, dtype=np.float64), warn=True)
-            if scores.shape[0] != X.shape[0]:
-                raise ValueError(f"scores has {scores.shape[0]} values, X has {X.shape[0]} rows.")
+            if scores.shape[0] != n_rows(X):
+                raise ValueError(f"scores has {scores.shape[0]} values, X has {n_rows(X)} rows.")
             # a regressor's targets: as many values as rows (predictions for the relabeler)
             if self._needs_proba(np.inf if self._regression else len(classes)):
                 proba = self._in_sample_proba(plan, classes)
@@ -203,7 +206,16 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     # ------------------------------------------------------------------ pieces of fit
     def _validate_X(self, X, y="no_validation", reset=True):
         """validate_data, except that a Pipeline's raw input (text columns...) is kept as is:
-        its own transformers encode it (feature count and names are still checked)."""
+        its own transformers encode it (feature count and names are still checked). A network's
+        n-d arrays and dicts of arrays are checked as its rows (:mod:`skinfluence._rows`)."""
+        if takes_net_rows(self.estimator, X):
+            X = check_net_rows(X, "X")
+            if isinstance(y, str) and y == "no_validation":
+                return X
+            y = column_or_1d(y, warn=True)
+            if len(y) != n_rows(X):
+                raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
+            return X, y
         if not isinstance(self.estimator, Pipeline):
             return validate_data(self, X, y, accept_sparse="csr", reset=reset)
         out = validate_data(self, X, y, reset=reset, skip_check_array=True)
@@ -224,7 +236,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             if sample_weight is not None:
                 params["sample_weight"] = sample_weight
         if params.get("sample_weight") is not None:
-            params["sample_weight"] = _check_sample_weight(params["sample_weight"], X)
+            params["sample_weight"] = _check_sample_weight(params["sample_weight"], splittable(X))
         return params
 
     def _sensitive(self, X, values, objective, x_name, arg_name):
@@ -251,9 +263,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                                                  "sensitive_features_val")
         plan.X_val = self._validate_X(X_val, reset=False)
         plan.y_val = column_or_1d(y_val, warn=True)
-        if plan.y_val.shape[0] != plan.X_val.shape[0]:
+        if plan.y_val.shape[0] != n_rows(plan.X_val):
             raise ValueError(f"y_val has {plan.y_val.shape[0]} labels, X_val has "
-                             f"{plan.X_val.shape[0]} rows.")
+                             f"{n_rows(plan.X_val)} rows.")
         if self._regression:
             plan.y_val = _real_targets(plan.y_val, "y_val")
             return
@@ -273,7 +285,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             model = fit_clone(self.estimator, plan.X, plan.y, plan.fit_params)
             return np.asarray(model.predict(plan.X), dtype=np.float64).reshape(-1, 1)
         model = clone(self.estimator).fit(plan.X, plan.y, **plan.fit_params)
-        P = np.zeros((plan.X.shape[0], len(classes)))
+        P = np.zeros((n_rows(plan.X), len(classes)))
         P[:, np.searchsorted(classes, model.classes_)] = model.predict_proba(plan.X)
         return P
 
@@ -530,4 +542,4 @@ def _index_of(X, y):
 
 def subset_params(X, params, mask):
     """Fit parameters with every sample-aligned array subset to the masked rows."""
-    return _check_method_params(X, params, np.flatnonzero(mask))
+    return _check_method_params(splittable(X), params, np.flatnonzero(mask))

@@ -201,6 +201,8 @@ def check_n_rows(X, name):
                          "n_features)), got None.")
     if hasattr(X, "shape") and len(X.shape) >= 1:
         return X.shape[0]
+    if isinstance(X, dict) and X:  # skorch's dict input: its arrays' rows, not its keys
+        return check_n_rows(next(iter(X.values())), name)
     if hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
         return len(X)
     raise TypeError(f"{name} must be a 2-D array-like of shape (n_samples, n_features), "
@@ -327,6 +329,9 @@ def _max_abs(X, step=65536):
     """Largest finite |entry| of a 2-D array, sparse matrix, tensor or row source."""
     if sp.issparse(X):
         return _finite_max_abs(X.data)
+    tensors = getattr(X, "tensors", None)  # a network's dict input, one tensor per argument
+    if isinstance(tensors, dict):
+        return max(_max_abs(t, step) for t in tensors.values())
     largest = 0.0
     for start in range(0, X.shape[0], step):
         chunk = X[start:start + step]

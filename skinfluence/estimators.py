@@ -40,6 +40,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._compat import Interval, StrOptions
 from ._meta_estimator import BaseInfluenceEstimator, subset_params
+from ._rows import take_rows
 from ._fair_target import reach_target_gap
 from ._label_noise import decide, find_issues
 from ._target_noise import find_target_issues
@@ -397,10 +398,10 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
 
     def _refit_data(self, X, y, params):
         idx = self.sample_indices_
-        return _safe_indexing(X, idx), y[idx], subset_params(X, params, self.support_)
+        return take_rows(X, idx), y[idx], subset_params(X, params, self.support_)
 
     def _resample(self, X, y):
-        return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
+        return take_rows(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
 
 
 class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator):
@@ -810,4 +811,4 @@ class InfluenceReweighter(_TargetGapMixin, BaseInfluenceEstimator):
         return X, y, params
 
     def _resample(self, X, y):
-        return _safe_indexing(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)
+        return take_rows(X, self.sample_indices_), _safe_indexing(y, self.sample_indices_)

@@ -10,13 +10,14 @@ import numpy as np
 from sklearn.base import is_regressor
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_X_y
+from sklearn.utils.validation import check_X_y, column_or_1d
 
 from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
 from ._label_noise import decide, find_issues
 from ._precomputed_issues import precomputed_issues
 from ._refit_check import make_check
+from ._rows import check_net_rows, n_rows, takes_net_rows
 from ._validation import check_sample_weight, check_split_groups
 from .methods import METHODS
 from .objectives import Utility
@@ -62,6 +63,8 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
         Unfitted classifier supported by :func:`skinfluence.influence_scores`
         with ``predict_proba``, or a supported regressor. Never modified.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        For a torch / skorch network, also an n-d array (images, signals) or
+        a skorch dict of arrays: whatever the network takes.
     y : array-like of shape (n_samples,)
         The given (possibly noisy) labels.
     method : str or Method, default="ip"
@@ -156,7 +159,12 @@ def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="
             return_indices=return_indices, sample_weight=sample_weight, batch_size=batch_size,
             adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state,
             groups=groups)
-    X, y = check_X_y(X, y, accept_sparse="csr")
+    if takes_net_rows(estimator, X):  # a network's images, signals or dict of arrays
+        X, y = check_net_rows(X, "X"), column_or_1d(y, warn=True)
+        if len(y) != n_rows(X):
+            raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
+    else:
+        X, y = check_X_y(X, y, accept_sparse="csr")
     check_classification_targets(y)
     n = len(y)
     sw = check_sample_weight(sample_weight, n)

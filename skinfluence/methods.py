@@ -14,6 +14,7 @@ from ._params import resolve
 from ._compat import Interval, StrOptions
 from ._method import _DAMPING, Context, Method, MethodOutput, _check_damping  # noqa: F401
 from ._newton_loo import NewtonLOO
+from .kfac import KFAC
 from ._solvers import conjugate_gradient, factorize, lissa, solve_factored
 from .samplers import SAMPLERS, Sampler
 
@@ -79,15 +80,16 @@ class _HessianSolveMixin:
         else:
             damping = ctx.cached("damping", lambda: _positive_definite_shift(
                 hvp, a.n_params, ctx.rng))
-        op = (lambda x: hvp(x) + damping * x)
         tol = _tolerance(self.tol, grad)
         if grad.ndim == 1:
-            v, it, res = self._iterate(ctx, solver, op, grad, tol)
+            v, it, res, damping = self._iterate(ctx, solver, hvp, damping, grad, tol)
         else:  # a block: one solve per direction (each HVP is a pass over the rows)
-            runs = [self._iterate(ctx, solver, op, grad[:, j], tol) for j in range(grad.shape[1])]
+            runs = [self._iterate(ctx, solver, hvp, damping, grad[:, j], tol)
+                    for j in range(grad.shape[1])]
             stack = _stack_columns(grad)
             v, it, res = stack([r[0] for r in runs]), max(r[1] for r in runs), \
                 max(r[2] for r in runs)
+            damping = max(r[3] for r in runs)
         if res > tol and solver == "cg":
             warnings.warn(
                 f"CG stopped after {it} iterations at relative residual {res:.2g} (tol "
@@ -96,14 +98,21 @@ class _HessianSolveMixin:
                 stacklevel=4)
         return v, damping, {"solver_iterations": it, "solver_residual": res}
 
-    def _iterate(self, ctx, solver, op, b, tol):
-        """One CG / LiSSA solve of ``op(x) = b``: (x, iterations, relative residual)."""
+    def _iterate(self, ctx, solver, hvp, damping, b, tol):
+        """One solve of ``(H + damping I) x = b``: (x, iterations, relative residual, damping).
+
+        CG with ``damping="auto"`` on a non-convex model raises the damping past
+        a direction of non-positive curvature and restarts (the damping returned).
+        """
         if solver == "cg":
-            return conjugate_gradient(op, b, tol=tol, max_iter=self.max_iter)
+            return _solve_raising_damping(
+                hvp, b, damping, tol, self.max_iter,
+                raise_damping=self.damping == "auto" and not getattr(ctx.adapter, "convex", False))
+        op = (lambda x: hvp(x) + damping * x)
         scale = self.lissa_scale or ctx.cached(
             "lissa_scale", lambda: 1.1 * _power_iteration(op, b, ctx.rng))
         v, it = lissa(op, b, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
-        return v, it, _check_lissa(op, b, v, scale)
+        return v, it, _check_lissa(op, b, v, scale), damping
 
 
 def _stack_columns(like):
@@ -113,6 +122,33 @@ def _stack_columns(like):
 
         return lambda cols: torch.stack(cols, dim=1)
     return lambda cols: np.stack(cols, axis=1)
+
+
+#: times CG restarts with a larger damping after meeting negative curvature
+MAX_DAMPING_RAISES = 8
+
+
+def _solve_raising_damping(hvp, grad, damping, tol, max_iter, raise_damping):
+    """CG on ``H + damping I``; with ``raise_damping``, a direction of non-positive
+    curvature (the estimated shift was too small) raises the damping past it and restarts.
+
+    Returns ``(v, total CG iterations, relative residual, damping used)``.
+    """
+    total = 0
+    for raises in range(MAX_DAMPING_RAISES + 1):
+        seen = [np.inf]
+
+        def op(x, d=damping):
+            out = hvp(x) + d * x
+            seen[0] = min(seen[0], float(x @ out) / max(float(x @ x), 1e-300))
+            return out
+        v, it, res = conjugate_gradient(op, grad, tol=tol, max_iter=max_iter)
+        total += it
+        if not raise_damping or seen[0] > 0 or raises == MAX_DAMPING_RAISES:
+            return v, total, res, damping
+        # H has curvature <= seen - damping along x: shift past it, at least doubling (a
+        # Rayleigh quotient is barely negative where the lowest eigenvalue is far below)
+        damping = max(2.0 * damping, 1.1 * (damping - seen[0]) + 1e-8)
 
 
 def _tolerance(tol, grad):
@@ -141,34 +177,39 @@ def _numpy(a):
     return a.detach().cpu().double().numpy() if hasattr(a, "detach") else a
 
 
-#: HVPs the damping search may spend at most (Lanczos restarts of 20 vectors).
-LANCZOS_MAX_HVPS = 400
+#: Lanczos steps (one HVP each) of the damping search on a network.
+LANCZOS_STEPS = 20
 
 
 def _positive_definite_shift(hvp, n, rng):
-    """Smallest damping making ``H + damping I`` positive definite, from HVPs alone.
+    """A damping making ``H + damping I`` positive definite, from a few HVPs.
 
-    Lanczos (scipy ``eigsh``, tol 1e-3, at most ``LANCZOS_MAX_HVPS`` HVPs)
-    finds H's smallest eigenvalue; a 10% margin covers its tolerance. When it
-    has not converged by then, the smallest eigenvalue comes from two power
-    iterations (on H, then on ``lambda_max I - H``). Used for CG / LiSSA on
-    non-convex models, where the explicit Hessian is too large to factorise.
+    ``LANCZOS_STEPS`` Lanczos steps (full reorthogonalisation) from a random
+    start give the Ritz values of H; the smallest one minus its residual bound
+    ``|beta_m s_m|`` estimates H's smallest eigenvalue from below, and
+    ``-1.1`` times that estimate is the shift (0 when it is positive). A shift
+    that still leaves negative curvature is raised where CG meets it
+    (:func:`_solve_raising_damping`). Used for CG / LiSSA on non-convex
+    models, where the explicit Hessian is too large to factorise.
     """
-    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-
-    op = LinearOperator((n, n), matvec=lambda x: _numpy(hvp(x)).ravel(), dtype=np.float64)
-    ncv = min(n, 20)
-    try:
-        lam_min = eigsh(op, k=1, which="SA", v0=rng.standard_normal(n), tol=1e-3, ncv=ncv,
-                        maxiter=max(1, LANCZOS_MAX_HVPS // ncv),
-                        return_eigenvectors=False)[0]
-    except ArpackNoConvergence as exc:
-        if len(exc.eigenvalues):
-            lam_min = float(np.min(exc.eigenvalues))
-        else:
-            like = rng.standard_normal(n)
-            top = _power_iteration(op.matvec, like, rng)
-            lam_min = top - _power_iteration(lambda x: top * x - op.matvec(x), like, rng)
+    m = min(n, LANCZOS_STEPS)
+    Q = np.zeros((m, n))
+    alpha, beta = np.zeros(m), np.zeros(m)
+    q = rng.standard_normal(n)
+    Q[0] = q / np.linalg.norm(q)
+    for j in range(m):
+        w = _numpy(hvp(Q[j])).ravel()
+        alpha[j] = Q[j] @ w
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)  # full reorthogonalisation (twice is enough)
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        beta[j] = np.linalg.norm(w)
+        if j + 1 == m or beta[j] <= 1e-12 * max(1.0, abs(alpha[j])):
+            m = j + 1
+            break
+        Q[j + 1] = w / beta[j]
+    theta, S = np.linalg.eigh(np.diag(alpha[:m]) + np.diag(beta[:m - 1], 1)
+                              + np.diag(beta[:m - 1], -1))
+    lam_min = theta[0] - abs(beta[m - 1] * S[m - 1, 0])
     return float(max(0.0, -1.1 * lam_min))
 
 
@@ -206,8 +247,9 @@ class ExactHessian(_HessianSolveMixin, Method):
         pass over the training rows, each), LiSSA after 1000 steps. The
         residual reached is ``extras["solver_residual"]``; a CG run that ends
         above ``tol`` warns (ConvergenceWarning). With
-        ``damping="auto"`` on a network, the damping search spends at most
-        400 HVPs (Lanczos, else power iterations).
+        ``damping="auto"`` on a network, the damping is estimated from 20
+        Lanczos steps (20 HVPs), and raised where CG meets negative curvature
+        (CG restarts; ``solver_iterations`` counts every run).
     lissa_scale : float or None, default=None
         LiSSA's scale (above H's largest eigenvalue); None estimates it.
 
@@ -448,4 +490,5 @@ class IPEnsemble(Method):
                             extras={"member_weights": weights / weights.sum()})
 
 
-METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO)}
+METHODS = {c.shorthand: c for c in (IP, IPEnsemble, ExactHessian, SampledHessian, NewtonLOO,
+                                    KFAC)}

@@ -17,16 +17,16 @@ import numpy as np
 
 from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
+from .sklearn_mlp import is_sklearn_mlp, make_mlp_adapter
 
 __all__ = ["make_adapter", "register_adapter", "unregister_adapter", "LinearModelAdapter",
            "ModelAdapter"]
 
 
 def _is_torch_model(estimator):
-    mod = type(estimator).__module__
-    return mod.startswith("skorch") or any(
-        c.__module__.startswith("torch.nn") for c in type(estimator).__mro__
-    ) or isinstance(estimator, tuple)
+    # the classes' modules, so that a user's subclass of a skorch net counts too
+    return any(c.__module__.startswith(("skorch", "torch.nn"))
+               for c in type(estimator).__mro__) or isinstance(estimator, tuple)
 
 
 def make_adapter(estimator, *, device="auto", **options):
@@ -94,7 +94,8 @@ def _torch_adapter(estimator, *, device="auto", **options):
 
 
 #: (predicate, factory) pairs, the most recently registered first
-_REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter)]
+_REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter),
+             (is_sklearn_mlp, make_mlp_adapter)]
 
 
 def register_adapter(predicate, factory):

@@ -40,10 +40,11 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import grad, jvp, vmap
 
 from .._validation import check_labels, is_sparse
 from .base import ModelAdapter, TrainingData
+from ._torch_dict import DictRows, forward
 from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
@@ -148,6 +149,25 @@ class TorchModelAdapter(ModelAdapter):
             rows = X if isinstance(X, DatasetRows) else DatasetRows(X, self.dtype)
             self.check_X(rows[0:1], name)  # shape, dtype and the module's output
             return rows
+        if isinstance(X, DictRows):
+            return X
+        if isinstance(X, Mapping):  # skorch's dict input: forward(**X)
+            t = self._dict_rows(X, name)
+            shape = t.row_shapes()
+        else:
+            t = self._tensor(X, name, min_ndim=2)
+            shape = tuple(t.shape[1:])
+        if self._feature_shape is None:
+            self._feature_shape = shape
+            self._check_output(t[:1], name)
+        elif shape != self._feature_shape:
+            raise ValueError(
+                f"{name} has rows of shape {shape}, but the first data given "
+                f"(X) had rows of shape {self._feature_shape}."
+            )
+        return t
+
+    def _tensor(self, X, name, min_ndim):
         if torch.is_tensor(X):
             t = X.detach()
         else:
@@ -157,7 +177,7 @@ class TorchModelAdapter(ModelAdapter):
             if arr.dtype.kind not in "fiub":
                 raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}.")
             t = torch.from_numpy(np.ascontiguousarray(arr))
-        if t.ndim < 2 or t.shape[0] == 0:
+        if t.ndim < min_ndim or t.shape[0] == 0:
             raise ValueError(
                 f"{name} must have shape (n_samples, ...) with n_samples >= 1, "
                 f"got {tuple(t.shape)}."
@@ -166,20 +186,23 @@ class TorchModelAdapter(ModelAdapter):
             t = t.to(self.dtype)
             if not bool(torch.isfinite(t).all()):
                 raise ValueError(f"{name} contains NaN or infinity.")
-        if self._feature_shape is None:
-            self._feature_shape = tuple(t.shape[1:])
-            self._check_output(t[:1], name)
-        elif tuple(t.shape[1:]) != self._feature_shape:
-            raise ValueError(
-                f"{name} has rows of shape {tuple(t.shape[1:])}, but the first data given "
-                f"(X) had rows of shape {self._feature_shape}."
-            )
         return t
+
+    def _dict_rows(self, X, name):
+        if not X or not all(isinstance(k, str) for k in X):
+            raise TypeError(f"{name}: a dict input must map forward() argument names (str) to "
+                            f"arrays of rows; got keys {list(X)[:5]}.")
+        tensors = {k: self._tensor(v, f"{name}[{k!r}]", min_ndim=1) for k, v in X.items()}
+        lengths = {k: v.shape[0] for k, v in tensors.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"{name}: the arrays of the dict must have the same number of "
+                             f"rows; got {lengths}.")
+        return DictRows(tensors)
 
     def _check_output(self, x, name="X"):
         with torch.no_grad():
             try:
-                out = self.spec.output(self.module(x.to(self.device)))
+                out = self.spec.output(forward(self.module, x.to(self.device)))
             except (RuntimeError, TypeError, IndexError) as exc:  # dtype or width mismatch
                 raise ValueError(
                     f"{name}: the module cannot run on rows of shape {tuple(x.shape[1:])} and "
@@ -260,7 +283,7 @@ class TorchModelAdapter(ModelAdapter):
     def _output(self, member, theta, x):
         state = dict(member.fixed) if member.fixed else {}
         state.update(self.space.unflatten(theta))
-        return self.spec.output(functional_call(self.module, state, (x,)))
+        return self.spec.output(forward(self.module, x, state))
 
     def _losses(self, member, x, y):
         """theta -> per-sample training losses of the rows (a function to transform)."""
@@ -289,7 +312,7 @@ class TorchModelAdapter(ModelAdapter):
         return self._forward(X, theta, lambda out: out)
 
     def _forward(self, X, theta, head):
-        X = X if torch.is_tensor(X) else self.check_X(X, "X")
+        X = X if torch.is_tensor(X) or isinstance(X, DictRows) else self.check_X(X, "X")
         member = self._member(theta)
         with torch.no_grad():
             parts = [head(self._output(member, member.theta, X[s:s + CHUNK].to(self.device)))
@@ -363,6 +386,9 @@ class TorchModelAdapter(ModelAdapter):
         """
         objective.check_params()
         eps, steps, norm = objective.epsilon, objective.steps, objective.norm or "linf"
+        if isinstance(X, DictRows):
+            raise TypeError("AdversarialRobustness attacks one input tensor; a dict input "
+                            "(several forward() arguments) is not supported.")
         if not X.is_floating_point():
             raise TypeError("AdversarialRobustness needs floating-point inputs to attack.")
         alpha = eps if steps == 1 else 2.5 * eps / steps
@@ -472,7 +498,7 @@ class TorchModelAdapter(ModelAdapter):
             with torch.no_grad():
                 for s in range(0, X.shape[0], CHUNK):
                     seen.clear()
-                    out = self.spec.output(self.module(X[s:s + CHUNK].to(self.device)))
+                    out = self.spec.output(forward(self.module, X[s:s + CHUNK].to(self.device)))
                     embs.append(seen[-1].reshape(seen[-1].shape[0], -1).double().cpu())
                     probas.append(self.spec.proba(out).double().cpu())
         finally:
