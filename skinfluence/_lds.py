@@ -6,6 +6,8 @@ training rows, refit the model on each, and for every test row correlate
 (Spearman, across subsets) the sum of the attributions of the subset's rows
 with the refitted model's loss on that test row.
 """
+from __future__ import annotations
+
 import numbers
 import warnings
 
@@ -14,6 +16,7 @@ from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 
+from ._typing import ArrayLike, EstimatorLike, RandomStateLike
 from ._progress import progress
 from ._validation import check_generator, check_labels, check_n_rows
 
@@ -21,9 +24,11 @@ from ._validation import check_generator, check_labels, check_n_rows
 _EPS = 1e-15
 
 
-def linear_datamodeling_score(estimator, X, y, X_test, y_test, attributions, *,
-                              n_subsets=50, alpha=0.5, random_state=None, aggregate=False,
-                              verbose=False):
+def linear_datamodeling_score(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike,
+                              X_test: ArrayLike, y_test: ArrayLike,
+                              attributions: ArrayLike | dict, *, n_subsets: int = 50,
+                              alpha: float = 0.5, random_state: RandomStateLike = None,
+                              aggregate: bool = False, verbose: bool = False) -> float | dict:
     """Linear datamodeling score of attributions (higher = they predict refits better).
 
     For ``n_subsets`` random subsets S of ``round(alpha * n_train)`` training

@@ -8,11 +8,14 @@ rows scores all of them (one chunk product for a linear model, one batched
 JVP for a network). What does not depend on the direction (the Hessian's
 factorisation, an ensemble's members, a sampler's subset) is computed once.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, replace
 import numbers
 
 import numpy as np
 
+from ._typing import Any, ArrayLike, BatchSize, Device, EstimatorLike, MethodLike, RandomStateLike
 from ._dask import is_dask
 from ._method import Context
 from ._params import resolve
@@ -44,9 +47,13 @@ class TopInfluences:
     opponent_scores: np.ndarray
 
 
-def influence_matrix(estimator, X, y, X_test, y_test, *, method="ip", sample_weight=None,
-                     top_k=None, test_batch_size=None, batch_size="auto", device="auto",
-                     random_state=None, verbose=False, **adapter_options):
+def influence_matrix(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, X_test: ArrayLike,
+                     y_test: ArrayLike, *, method: MethodLike = "ip",
+                     sample_weight: ArrayLike | None = None, top_k: int | None = None,
+                     test_batch_size: int | None = None, batch_size: BatchSize = "auto",
+                     device: Device = "auto", random_state: RandomStateLike = None,
+                     verbose: bool = False,
+                     **adapter_options: Any) -> np.ndarray | TopInfluences:
     """Influence of every training row on the loss of every test row.
 
     ``M[j, i]`` is the score of training row i for the log-loss of test row j

@@ -29,6 +29,8 @@ Which samples are scored, and against what (``cv``, ``trusted``):
 - ``fit(X, y, X_val=..., y_val=...)``: one clone fitted on all of X is scored
   against the given, trusted validation data; every sample is scored.
 """
+from __future__ import annotations
+
 import inspect
 import numbers
 import warnings
@@ -38,6 +40,7 @@ from scipy.special import logsumexp, softmax
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import column_or_1d
 
+from ._typing import ArrayLike
 from ._compat import Interval, StrOptions
 from ._meta_estimator import BaseInfluenceEstimator, subset_params
 from ._rows import take_rows
@@ -572,7 +575,8 @@ class InfluenceRelabeler(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimato
         return X, self.y_relabeled_.copy()
 
 
-def influence_weights(scores, *, clip=3.0, temperature=1.0, scale=4.0, max_weight=2.0):
+def influence_weights(scores: ArrayLike, *, clip: float | None = 3.0, temperature: float = 1.0,
+                      scale: float = 4.0, max_weight: float | None = 2.0) -> np.ndarray:
     """Turn influence scores into sample weights.
 
     ``s~ = (s - mean) / std``, clipped to ``[-clip, clip]``; ``w = softmax(s~ /

@@ -1,10 +1,14 @@
 """``influence_scores`` (the public entry point), its result, and the estimators' entry."""
+from __future__ import annotations
+
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._params import resolve
+from ._typing import (Any, ArrayLike, BatchSize, Device, EstimatorLike, MethodLike,
+                      ObjectiveLike, RandomStateLike)
 from ._progress import progress
 from ._dask import DaskLinearAdapter, compute_if_dask, is_dask
 from ._validation import (
@@ -57,10 +61,14 @@ class InfluenceResult:
     sign_convention = "higher = more beneficial; negative = detrimental"
 
 
-def influence_scores(estimator, X, y, X_val, y_val, *, method="ip", objective="utility",
-                     sensitive_features_val=None, sample_weight=None, batch_size="auto",
-                     device="auto", random_state=None, verbose=False, return_result=False,
-                     **adapter_options):
+def influence_scores(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, X_val: ArrayLike,
+                     y_val: ArrayLike, *, method: MethodLike = "ip",
+                     objective: ObjectiveLike = "utility",
+                     sensitive_features_val: ArrayLike | None = None,
+                     sample_weight: ArrayLike | None = None, batch_size: BatchSize = "auto",
+                     device: Device = "auto", random_state: RandomStateLike = None,
+                     verbose: bool = False, return_result: bool = False,
+                     **adapter_options: Any) -> np.ndarray | InfluenceResult:
     """Score every training sample's influence on an objective.
 
     ``score_i = <v, grad l(z_i; theta)>`` where the method decides ``v``; the

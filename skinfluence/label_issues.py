@@ -4,6 +4,8 @@ The same cross-fitted scores and ranking as ``InfluenceTrimmer(fraction="auto")`
 returned as a mask or as ranked indices (confident learning's habit), for users
 who want to inspect or fix the labels themselves.
 """
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -12,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y, column_or_1d
 
+from ._typing import Any, ArrayLike, BatchSize, EstimatorLike, MethodLike, RandomStateLike
 from ._params import resolve
 from ._crossfit import ScoringPlan, score_training_rows
 from ._label_noise import decide, find_issues
@@ -25,11 +28,16 @@ from .objectives import Utility
 __all__ = ["find_label_issues"]
 
 
-def find_label_issues(estimator=None, X=None, y=None, *, method="ip", n_issues="auto", cv=5,
-                      trusted="agree", return_indices=False, sample_weight=None,
-                      batch_size="auto", adapter_options=None, n_jobs=None, random_state=None,
-                      labels=None, pred_probs=None, filter_by="confident_learning",
-                      return_indices_ranked_by=None, groups=None):
+def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = None,
+                      y: ArrayLike | None = None, *, method: MethodLike = "ip",
+                      n_issues: int | float | str = "auto", cv: Any = 5,
+                      trusted: str | None = "agree", return_indices: bool = False,
+                      sample_weight: ArrayLike | None = None, batch_size: BatchSize = "auto",
+                      adapter_options: dict | None = None, n_jobs: int | None = None,
+                      random_state: RandomStateLike = None, labels: ArrayLike | None = None,
+                      pred_probs: ArrayLike | None = None, filter_by: str = "confident_learning",
+                      return_indices_ranked_by: str | None = None,
+                      groups: ArrayLike | None = None) -> np.ndarray:
     """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
 
     ``estimator`` is cloned and fitted on each training part of ``cv``; each

@@ -29,10 +29,13 @@ Measured on digits (benchmarks/RESULTS_unlearning.md): removing a whole class,
 one Newton step agrees with retraining on almost every test row of the other
 classes and forgets the class; the influence step barely forgets it.
 """
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
 
+from ._typing import Any, ArrayLike, Device, EstimatorLike, MethodLike, RandomStateLike
 from ._params import resolve
 from ._solvers import factorize, solve_factored
 from ._validation import check_batch_size, check_device, check_sample_weight, is_tensor
@@ -47,9 +50,11 @@ __all__ = ["unlearn"]
 _SOLVERS = ("auto", "woodbury", "direct")
 
 
-def unlearn(estimator, X, y, remove, *, method="newton", n_steps=1, sample_weight=None,
-            damping="auto", solver="auto", batch_size=4096, device="auto", random_state=None,
-            **adapter_options):
+def unlearn(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, remove: ArrayLike, *,
+            method: MethodLike = "newton", n_steps: int = 1,
+            sample_weight: ArrayLike | None = None, damping: float | str = "auto",
+            solver: str = "auto", batch_size: int = 4096, device: Device = "auto",
+            random_state: RandomStateLike = None, **adapter_options: Any) -> EstimatorLike:
     """Return a copy of a fitted model with the rows ``remove`` unlearned.
 
     Parameters

@@ -100,3 +100,18 @@ def test_without_torch_the_skorch_callbacks_say_what_to_install():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "pip install 'skinfluence[torch]'" in out.stdout
+
+
+def test_the_public_functions_are_typed():
+    import inspect
+    import typing
+
+    from skinfluence import (find_label_issues, influence_matrix, influence_scores,
+                             influence_weights, unlearn)
+    from skinfluence.metrics import linear_datamodeling_score
+
+    for func in (influence_scores, influence_matrix, find_label_issues, influence_weights,
+                 unlearn, linear_datamodeling_score):
+        hints = typing.get_type_hints(func)  # every annotation resolves
+        params = inspect.signature(func).parameters
+        assert set(params) <= set(hints) and "return" in hints, func.__name__
