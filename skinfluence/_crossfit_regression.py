@@ -25,6 +25,8 @@ from sklearn.model_selection import KFold, check_cv
 
 from ._compat import _check_method_params
 from ._crossfit import Scored, _progress, _rows
+from ._rows import splittable
+from ._validation import check_cv_split, check_trusted
 from ._target_noise import Z_THRESHOLD, robust_z
 from .influence import score_validated
 
@@ -40,6 +42,7 @@ def score_regression_rows(estimator, plan, *, method, objective, cv, trusted, se
     models, refitted without the rows whose first-round held-out residual is
     a robust outlier (:func:`refined_predictions`).
     """
+    check_trusted(trusted)
     n = plan.y.shape[0]
     active = np.ones(n, dtype=bool) if plan.sample_weight is None else plan.sample_weight > 0
     filter_rows = trusted == "agree" and getattr(objective, "label_loss", True)
@@ -98,14 +101,14 @@ def refined_predictions(estimator, plan, splits, pred, rows, n_jobs=None):
 
 
 def _predict_split(estimator, plan, train, val):
-    params = _check_method_params(plan.X, plan.fit_params, train)
+    params = _check_method_params(splittable(plan.X), plan.fit_params, train)
     model = fit_clone(estimator, _rows(plan.X, train), plan.y[train], params)
     return val, np.asarray(model.predict(_rows(plan.X, val)), dtype=np.float64).ravel()
 
 
 def _score_split(estimator, plan, train, val, method, objective, filter_rows, seed, *,
                  batch_size, adapter_options, verbose):
-    params = _check_method_params(plan.X, plan.fit_params, train)
+    params = _check_method_params(splittable(plan.X), plan.fit_params, train)
     X_train = _rows(plan.X, train)
     model = fit_clone(estimator, X_train, plan.y[train], params)
     out = {"pred_train": np.asarray(model.predict(X_train), dtype=np.float64).ravel()}
@@ -151,5 +154,10 @@ def _regression_splits(plan, act_idx, cv, seed):
     else:
         splitter = check_cv(cv, plan.y[act_idx], classifier=False)
     groups = None if plan.groups is None else plan.groups[act_idx]
-    for train, test in splitter.split(_rows(plan.X, act_idx), plan.y[act_idx], groups):
-        yield act_idx[np.asarray(train)], act_idx[np.asarray(test)]
+    k = -1
+    for k, (train, test) in enumerate(splitter.split(splittable(_rows(plan.X, act_idx)),
+                                                     plan.y[act_idx], groups)):
+        train, test = check_cv_split(train, test, len(act_idx), k)
+        yield act_idx[train], act_idx[test]
+    if k < 0:
+        raise ValueError(f"cv={cv!r} gave no (train, test) split; give at least one.")

@@ -23,6 +23,7 @@ from sklearn.base import clone
 
 from ._compat import _check_method_params
 from ._crossfit import _rows
+from ._rows import splittable
 
 
 def make_check(estimator, plan, scored, *, n_jobs=None):
@@ -68,7 +69,7 @@ def _split_gain(estimator, plan, train, val, proba, classes, drop):
     keep = train[~drop[train]]
     if np.unique(plan.y[keep]).size < 2 or not np.all(np.isfinite(proba[val])):
         return 0, 0, 0
-    params = _check_method_params(plan.X, plan.fit_params, keep)
+    params = _check_method_params(splittable(plan.X), plan.fit_params, keep)
     model = clone(estimator).fit(_rows(plan.X, keep), plan.y[keep], **params)
     y_val = plan.y[val]
     before = classes[np.argmax(proba[val], axis=1)]

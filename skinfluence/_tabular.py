@@ -230,7 +230,15 @@ MIN_IDENTIFIER_VALUES = 20
 def identifier_columns(X, categorical):
     """The text columns that look like identifiers or free text (almost one value per row)."""
     limit = max(MIN_IDENTIFIER_VALUES, IDENTIFIER_SHARE * len(X))
-    return [c for c in categorical if X[c].nunique(dropna=True) > limit]
+    return [c for c in categorical if _distinct(X[c]) > limit]
+
+
+def _distinct(column):
+    """Distinct values of a column; 0 for unhashable ones (lists...), refused later by name."""
+    try:
+        return column.nunique(dropna=True)
+    except TypeError:
+        return 0
 
 
 def make_encoder(numeric, categorical, impute=None):
@@ -257,30 +265,45 @@ def make_encoder(numeric, categorical, impute=None):
                              verbose_feature_names_out=False)
 
 
-def prepare_features(frame, target, path, drop=(), impute=None, identifiers=None):
-    """(X, numeric, categorical, identifiers): the feature columns, categories as strings.
+def find_identifiers(frame, target, path, drop=()):
+    """The feature columns that look like identifiers or free text, with a warning.
 
-    ``drop`` names columns left out of the features. Text columns that look
-    like identifiers are left out with a warning; pass ``identifiers`` (the
-    list found on the training file) to leave out the same ones elsewhere.
-    Mixed-type categories (``"a"`` and ``3`` in one column) become strings,
-    so the encoder sees one type per column; missing values stay missing.
+    Text columns only (numbers are never one-hot encoded); found before
+    missing values are checked, so that a column left out never decides
+    which rows are kept.
     """
     pd = _pandas()
     X = frame.drop(columns=[target, *drop])
-    numeric, categorical = split_columns(X, path, impute)
+    text = [c for c in X.columns if not (pd.api.types.is_bool_dtype(X[c])
+                                         or pd.api.types.is_numeric_dtype(X[c]))]
+    identifiers = identifier_columns(X, text)
+    if identifiers:
+        warnings.warn(
+            f"left out of the features: text column(s) {', '.join(map(repr, identifiers))} "
+            f"of {path!r} hold a different value in almost every row (identifiers or free "
+            "text); --drop them to silence this.", UserWarning, stacklevel=2)
+    return identifiers
+
+
+def prepare_features(frame, target, path, drop=(), impute=None, identifiers=None):
+    """(X, numeric, categorical, identifiers): the feature columns, categories as strings.
+
+    ``drop`` names columns left out of the features; so are the text columns
+    that look like identifiers (``identifiers``: the list found on the
+    training file, to leave out the same ones elsewhere; None: found here,
+    with a warning). Mixed-type categories (``"a"`` and ``3`` in one column)
+    become strings, so the encoder sees one type per column; missing values
+    stay missing.
+    """
+    pd = _pandas()
     if identifiers is None:
-        identifiers = identifier_columns(X, categorical)
-        if identifiers:
-            warnings.warn(
-                f"left out of the features: text column(s) {', '.join(map(repr, identifiers))} "
-                f"of {path!r} hold a different value in almost every row (identifiers or free "
-                "text); --drop them to silence this.", UserWarning, stacklevel=2)
-    categorical = [c for c in categorical if c not in identifiers]
-    X = X[numeric + categorical].copy()
-    if not X.shape[1]:
+        identifiers = find_identifiers(frame, target, path, drop)
+    X = frame.drop(columns=[target, *drop, *identifiers])
+    if not X.shape[1] and identifiers:
         raise TableError(f"{path!r} has no usable feature column besides the target "
                          f"(identifier-like columns left out: {', '.join(identifiers)}).")
+    numeric, categorical = split_columns(X, path, impute)
+    X = X[numeric + categorical].copy()
     for col in categorical:
         X[col] = X[col].map(lambda v: np.nan if pd.isna(v) else str(v)).astype(object)
     return X, numeric, categorical, identifiers

@@ -7,11 +7,12 @@ outlier, and the rows ranked by the robust z of their held-out residual
 """
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_X_y
+from sklearn.utils.validation import check_X_y, column_or_1d
 
 from ._crossfit import ScoringPlan
 from ._crossfit_regression import score_regression_rows
 from ._params import resolve
+from ._rows import check_net_rows, n_rows, takes_net_rows
 from ._target_noise import find_target_issues
 from ._validation import check_sample_weight, check_split_groups
 from .label_issues import _check_n_issues, _select_flagged
@@ -23,7 +24,12 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
                            sample_weight, batch_size, adapter_options, n_jobs, random_state,
                            groups=None):
     """Mask (or ranked indices) of the likely corrupted targets; see ``find_label_issues``."""
-    X, y = check_X_y(X, y, accept_sparse="csr", y_numeric=True)
+    if takes_net_rows(estimator, X):  # a network's images, signals or dict of arrays
+        X, y = check_net_rows(X, "X"), column_or_1d(y, warn=True)
+        if len(y) != n_rows(X):
+            raise ValueError(f"y has {len(y)} targets, X has {n_rows(X)} rows.")
+    else:
+        X, y = check_X_y(X, y, accept_sparse="csr", y_numeric=True)
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
     sw = check_sample_weight(sample_weight, n)

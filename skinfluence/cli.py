@@ -27,8 +27,8 @@ import warnings
 import numpy as np
 
 from ._tabular import (IMPUTE_STRATEGIES, TableError, check_column, check_output,
-                       drop_missing, make_encoder, prepare_features, read_table, target_values,
-                       write_table)
+                       drop_missing, find_identifiers, make_encoder, prepare_features,
+                       read_table, target_values, write_table)
 
 
 def demo(output=None, out=None):
@@ -210,14 +210,16 @@ def _load(args):
         raise TableError(f"{args.file!r} already has a column {clash[0]!r}, which the output "
                          f"adds; rename that column first (it would be overwritten).")
     impute = args.impute
+    identifiers = find_identifiers(frame, args.target, args.file, args.drop)
+    unused = args.drop + identifiers  # in the output, not read: their gaps drop no row
     if args.dropna:
-        frame, n_dropped = drop_missing(frame, frame.columns.drop(args.drop), args.file)
+        frame, n_dropped = drop_missing(frame, frame.columns.drop(unused), args.file)
         if n_dropped:
             print(f"--dropna: left out {n_dropped} row(s) with a missing value.",
                   file=sys.stderr)
     y = target_values(frame, args.target, args.file)
-    X, numeric, categorical, identifiers = prepare_features(
-        frame, args.target, args.file, drop=args.drop, impute=impute)
+    X, numeric, categorical, _ = prepare_features(
+        frame, args.target, args.file, drop=args.drop, impute=impute, identifiers=identifiers)
     encoder = make_encoder(numeric, categorical, impute).fit(X)
     s = None if args.sensitive is None else frame[args.sensitive].to_numpy()
     val = None
@@ -227,7 +229,7 @@ def _load(args):
             check_column(vframe, col, "column", args.validation)
         vframe = vframe[frame.columns]
         if args.dropna:
-            vframe, _ = drop_missing(vframe, vframe.columns.drop(args.drop), args.validation)
+            vframe, _ = drop_missing(vframe, vframe.columns.drop(unused), args.validation)
         y_val = target_values(vframe, args.target, args.validation)
         X_val, _, _, _ = prepare_features(vframe, args.target, args.validation, drop=args.drop,
                                           impute=impute, identifiers=identifiers)

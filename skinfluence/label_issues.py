@@ -146,6 +146,8 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
                              "and pred_probs= without an estimator or X.")
         if (labels is None) == (y is None):
             raise ValueError("give the labels once, as labels= (cleanlab's name) or y=.")
+        if return_indices and return_indices_ranked_by is None:
+            return_indices_ranked_by = "self_confidence"  # indices, most likely wrong first
         return precomputed_issues(y if labels is None else labels, pred_probs,
                                   filter_by=filter_by,
                                   return_indices_ranked_by=return_indices_ranked_by)

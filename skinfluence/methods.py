@@ -84,12 +84,19 @@ class _HessianSolveMixin:
         if grad.ndim == 1:
             v, it, res, damping = self._iterate(ctx, solver, hvp, damping, grad, tol)
         else:  # a block: one solve per direction (each HVP is a pass over the rows)
-            runs = [self._iterate(ctx, solver, hvp, damping, grad[:, j], tol)
-                    for j in range(grad.shape[1])]
+            runs = []
+            for j in range(grad.shape[1]):  # a damping raised on the way carries forward
+                runs.append(self._iterate(ctx, solver, hvp, damping, grad[:, j], tol))
+                damping = runs[-1][3]
+            # every column at the one damping reported: re-solve those solved below it
+            runs = [r if r[3] == damping else
+                    self._iterate(ctx, solver, hvp, damping, grad[:, j], tol)
+                    for j, r in enumerate(runs)]
             stack = _stack_columns(grad)
-            v, it, res = stack([r[0] for r in runs]), max(r[1] for r in runs), \
+            v, it, res = stack([r[0] for r in runs]), sum(r[1] for r in runs), \
                 max(r[2] for r in runs)
-            damping = max(r[3] for r in runs)
+        if "damping" in ctx.cache:  # later blocks start from the raised damping
+            ctx.cache["damping"] = max(ctx.cache["damping"], damping)
         if res > tol and solver == "cg":
             warnings.warn(
                 f"CG stopped after {it} iterations at relative residual {res:.2g} (tol "

@@ -147,8 +147,9 @@ def _group_rate_gap(hit, rows, s, w, method="between_groups"):
     """Spread of the weighted means of ``hit`` over ``rows`` of each group: largest minus
     smallest ("between_groups"), or largest distance from the mean over all ``rows``
     ("to_overall")."""
+    # a group with no weight in ``rows`` has no rate (fairlearn leaves it out too)
     rates = [np.average(hit[rows & (s == g)], weights=w[rows & (s == g)])
-             for g in np.unique(s) if np.any(rows & (s == g))]
+             for g in np.unique(s) if w[rows & (s == g)].sum() > 0]
     if not rates:
         return 0.0
     if method == "to_overall":
@@ -240,8 +241,9 @@ def equalized_odds_difference(y_true, y_pred, *, sensitive_features,
         hit, positive = (y_pred == 1).astype(float), y_true == 1
         gaps = [_group_rate_gap(hit, rows, s, w, method) for rows in (positive, ~positive)]
         return float(max(gaps) if agg == "worst_case" else np.mean(gaps))
+    extra = {} if agg == "worst_case" else {"agg": agg}  # older fairlearn has no agg=
     return float(fl_eod(y_true, y_pred, sensitive_features=sensitive_features, method=method,
-                        sample_weight=sample_weight, agg=agg))
+                        sample_weight=sample_weight, **extra))
 
 
 def fairness_report(y_true, y_pred, *, sensitive_features, pos_label=1, as_metric_frame=False):

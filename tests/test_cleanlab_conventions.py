@@ -73,3 +73,12 @@ def test_labels_is_y_with_an_estimator(out_of_fold):
 def test_mixed_conventions_are_refused_by_name(kwargs, error, match):
     with pytest.raises(error, match=match):
         find_label_issues(**kwargs)
+
+
+def test_return_indices_with_pred_probs_ranks_by_self_confidence(out_of_fold):
+    labels, P, _ = out_of_fold
+    idx = find_label_issues(labels=labels, pred_probs=P, return_indices=True)
+    ref = find_label_issues(labels=labels, pred_probs=P,
+                            return_indices_ranked_by="self_confidence")
+    np.testing.assert_array_equal(idx, ref)
+    assert set(idx) == set(np.flatnonzero(find_label_issues(labels=labels, pred_probs=P)))

@@ -610,3 +610,15 @@ def test_cv_needs_as_many_rows_of_each_class_as_folds(tmp_path, rows_of_b, ok):
     assert (rc == 0) == ok, err
     if not ok:
         assert f"class 'b' has {rows_of_b}" in err
+
+
+def test_an_identifier_columns_gaps_neither_block_nor_drop_rows(table, tmp_path):
+    frame, _, _ = table
+    notes = frame.assign(note=[None if i % 5 == 0 else f"free text {i}" for i in range(len(frame))])
+    notes.to_csv(tmp_path / "notes.csv", index=False)
+    for extra in ((), ("--dropna",)):
+        got = _scores(tmp_path / "notes.csv", *extra)
+        assert len(got) == len(frame)  # the note is left out: its gaps change nothing
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    np.testing.assert_allclose(got.influence_score, _scores(tmp_path / "plain.csv").influence_score,
+                               rtol=1e-6, atol=1e-12)

@@ -185,3 +185,17 @@ def test_find_label_issues_on_a_regressor_flags_outlying_held_out_residuals(n_is
     np.testing.assert_array_equal(got, np.argsort(-z, kind="stable")[:count])
     mask = find_label_issues(Ridge(), X, y_obs, n_issues=n_issues, cv=splits)
     assert mask.sum() == count and set(np.flatnonzero(mask)) == set(got.tolist())
+
+
+@pytest.mark.parametrize("kwargs, match", [({"trusted": "bogus"}, "trusted must be"),
+                                           ({"cv": []}, "gave no")])
+def test_regression_cross_fitting_checks_its_arguments(kwargs, match):
+    from sklearn.linear_model import Ridge
+
+    from skinfluence import find_label_issues
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, 2.0, -1.0] + 0.1 * rng.normal(size=40)
+    with pytest.raises(ValueError, match=match):
+        find_label_issues(Ridge(), X, y, **kwargs)

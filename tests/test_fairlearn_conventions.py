@@ -95,3 +95,16 @@ def test_a_two_column_attribute_works_in_the_estimators_as_its_combined_column(p
     holes = groups.assign(race=groups.race.where(np.arange(len(groups)) != 5))
     with pytest.raises(ValueError, match="missing"):
         fairness_report(y, y, sensitive_features=holes)
+
+
+def test_a_group_without_weight_has_no_rate(predictions):
+    from skinfluence.metrics import fairness_gap
+
+    y_true, y_pred, groups = predictions
+    s = groups.sex.to_numpy().astype(object)
+    s[:30] = "X"  # a third group, all of whose rows weigh nothing
+    w = np.ones(len(s))
+    w[:30] = 0.0
+    got = fairness_gap("demographic_parity", y_true, y_pred, s, sample_weight=w)
+    ref = fairness_gap("demographic_parity", y_true[30:], y_pred[30:], s[30:])
+    assert got == pytest.approx(ref)

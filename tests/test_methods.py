@@ -269,3 +269,27 @@ def test_cg_defaults_on_a_net_match_the_dense_hessian_solve():
     module.float()
     v = np.linalg.solve(H + res.damping * np.eye(len(theta)), g)
     assert correlations(res.scores, G @ v)[0] >= 0.99
+
+
+def test_a_block_of_cg_solves_shares_one_damping_raised_where_any_column_needs_it():
+    """Negative curvature met by one column raises the damping for every column (and for the
+    next blocks), so the rows of an influence matrix are solved against one matrix."""
+    from types import SimpleNamespace
+
+    H = np.diag([1.0, 2.0, -0.5])
+    B = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 1.0]])  # column 1 sees the negative direction
+    cache = {"damping": 0.1}  # an estimate too small for H
+
+    def cached(key, compute):
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    ctx = SimpleNamespace(adapter=SimpleNamespace(n_params=3, convex=False), cache=cache,
+                          cached=cached, gradient=lambda: B, rng=np.random.RandomState(0))
+    v, damping, extras = ExactHessian(solver="cg", tol=1e-12)._solve(
+        ctx, hessian=None, hvp=lambda x: H @ x)
+    assert damping > 0.5  # raised past the negative eigenvalue
+    expected = np.linalg.solve(H + damping * np.eye(3), B)  # every column, the same damping
+    np.testing.assert_allclose(v, expected, rtol=1e-8)
+    assert cache["damping"] == damping  # the next block starts from it
