@@ -207,9 +207,11 @@ def test_sgd_classifier_is_supported(noisy_cancer):
     trim = InfluenceTrimmer(SGDClassifier(loss="log_loss", random_state=0), cv=3,
                             random_state=0).fit(X, y)
     assert np.isfinite(trim.scores_).all() and (~trim.support_).sum() == 28
-    # the scores find the flipped labels (10% of rows): measured 0.71 of the dropped, AUC 0.87
+    # the scores find the flipped labels (10% of rows). Measured over 10 seeds (flips and
+    # SGD's random_state 0-9), identical with OMP_NUM_THREADS=1 and 2: flipped share of the
+    # dropped 0.714-1.00 (mean 0.93), flip-detection AUC 0.745-0.95 (mean 0.89)
     assert flipped[~trim.support_].mean() > 0.5
-    assert roc_auc_score(flipped, -trim.scores_) > 0.8
+    assert roc_auc_score(flipped, -trim.scores_) > 0.7
 
 
 def test_estimators_never_mutate_their_inputs(noisy_cancer):
