@@ -5,7 +5,7 @@ message that names the file or column and says what to do; the command line
 prints it and exits with status 2.
 """
 import os
-import tempfile
+import secrets
 import warnings
 
 import numpy as np
@@ -114,10 +114,11 @@ def write_table(frame, path, inputs=(), overwrite=False):
     """
     kind = check_output(path, inputs, overwrite)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                               suffix=".partial")
-    os.close(fd)
+    # the name is chosen before the file exists, so an interruption at any point (even
+    # between creating the file and the next statement) knows what to remove
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.partial")
     try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         if kind == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
@@ -126,10 +127,9 @@ def write_table(frame, path, inputs=(), overwrite=False):
             frame.to_csv(tmp, index=False, compression=compression)
         os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    finally:
+        if os.path.exists(tmp):  # not renamed: an error or an interruption
             os.remove(tmp)
-        raise
 
 
 def _file_mode(path):
