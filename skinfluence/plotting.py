@@ -57,7 +57,8 @@ def plot_score_distribution(estimator=None, *, scores=None, mask=None, truth=Non
     """Histogram of influence scores with the acted-on samples marked.
 
     Bars are stacked: the acted-on samples in one colour, the others in
-    another; a dashed line marks the highest acted-on score. With ``truth``
+    another; when the acted-on samples are exactly those below some score (a
+    ``fraction`` or ``threshold``), a dashed line marks that score. With ``truth``
     (e.g. the mask of labels known to be flipped), a rug below the axis shows
     where those samples scored.
 
@@ -114,7 +115,11 @@ def plot_score_distribution(estimator=None, *, scores=None, mask=None, truth=Non
             color=["tab:blue", "tab:red"], label=[f"kept ({int((finite & ~mask).sum())})",
                                                   f"{label} ({int((finite & mask).sum())})"])
     if (finite & mask).any():
-        ax.axvline(scores[finite & mask].max(), color="tab:red", linestyle="--", linewidth=1)
+        top = scores[finite & mask].max()
+        # a threshold only when every lower score was acted on (a fraction, a threshold);
+        # fraction="auto" picks rows per class, so kept rows can score below acted-on ones
+        if not np.any(finite & ~mask & (scores < top)):
+            ax.axvline(top, color="tab:red", linestyle="--", linewidth=1)
     if truth is not None:
         truth = np.asarray(truth, bool).ravel()
         if truth.shape != scores.shape:

@@ -212,3 +212,15 @@ def test_front_displays_draw_each_front(name, keys):
     with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
         display.plot(ax="not axes")
     plt.close("all")
+
+
+@pytest.mark.parametrize("mask_kind, has_line", [("lowest", True), ("not_lowest", False)])
+def test_the_dashed_line_marks_a_threshold_only_when_there_is_one(mask_kind, has_line):
+    s = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 1.5])
+    mask = s < 0 if mask_kind == "lowest" else np.array([1, 0, 1, 0, 0, 0], bool)
+    ax = plot_score_distribution(scores=s, mask=mask, bins=4)
+    vertical = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
+    assert bool(vertical) == has_line
+    if has_line:
+        assert vertical[0].get_xdata()[0] == -0.5  # the highest acted-on score
+    plt.close("all")
