@@ -6,18 +6,13 @@ outlier, and the rows ranked by the robust z of their held-out residual
 (:mod:`skinfluence._target_noise`).
 """
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_X_y, column_or_1d
 
-from ._crossfit import ScoringPlan
 from ._crossfit_regression import score_regression_rows
-from ._params import resolve
 from ._rows import check_net_rows, n_rows, takes_net_rows
 from ._target_noise import find_target_issues
-from ._validation import check_sample_weight, check_split_groups
-from .label_issues import _check_n_issues, _select_flagged
-from .methods import METHODS
-from .objectives import Utility
+from ._validation import check_sample_weight
+from .label_issues import _check_n_issues, _select_flagged, cross_fit
 
 
 def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, return_indices,
@@ -37,14 +32,8 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
     if active.sum() < 2:
         raise ValueError("find_label_issues needs at least 2 rows of positive weight.")
     _check_n_issues(n_issues, int(active.sum()))
-    plan = ScoringPlan(X=X, y=y, fit_params={} if sw is None else {"sample_weight": sw},
-                       sample_weight=sw, sensitive=None,
-                       groups=None if groups is None else check_split_groups(groups, n))
-    rng = check_random_state(random_state)
-    scored = score_regression_rows(
-        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
-        trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
-        batch_size=batch_size, adapter_options=adapter_options,
-    )
+    _, scored = cross_fit(score_regression_rows, estimator, X, y, sw, groups, method=method,
+                          cv=cv, trusted=trusted, random_state=random_state, n_jobs=n_jobs,
+                          batch_size=batch_size, adapter_options=adapter_options)
     issues = find_target_issues(scored.scores, scored.proba[:, 0], y, active)
     return _select_flagged(issues, n_issues, active, return_indices)

@@ -183,21 +183,31 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     if len(classes) < 2:
         raise ValueError(f"y needs at least 2 classes; got {classes.tolist()}.")
     _check_n_issues(n_issues, int(active.sum()))
-    fit_params = {} if sw is None else {"sample_weight": sw}
-    plan = ScoringPlan(X=X, y=y, fit_params=fit_params, sample_weight=sw, sensitive=None,
-                       groups=None if groups is None else check_split_groups(groups, n))
-    rng = check_random_state(random_state)
-    scored = score_training_rows(
-        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
-        trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
-        batch_size=batch_size, adapter_options=adapter_options,
-    )
+    plan, scored = cross_fit(score_training_rows, estimator, X, y, sw, groups, method=method,
+                             cv=cv, trusted=trusted, random_state=random_state, n_jobs=n_jobs,
+                             batch_size=batch_size, adapter_options=adapter_options)
     y_idx = np.searchsorted(classes, y)
     issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
     auto = None
     if n_issues == "auto":  # the candidates only if refitting the folds without them pays
         auto = decide(issues, n, make_check(estimator, plan, scored, n_jobs=n_jobs)).mask
     return _select_flagged(issues, n_issues, active, return_indices, auto)
+
+
+def cross_fit(score, estimator, X, y, sw, groups, *, method, cv, trusted, random_state, n_jobs,
+              batch_size, adapter_options):
+    """(plan, scored): the validation-loss influence of every row, cross-fitted by ``score``
+    (classification or regression rows), as both label-issue finders use it."""
+    plan = ScoringPlan(X=X, y=y, fit_params={} if sw is None else {"sample_weight": sw},
+                       sample_weight=sw, sensitive=None,
+                       groups=None if groups is None else check_split_groups(groups, len(y)))
+    rng = check_random_state(random_state)
+    scored = score(
+        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
+        trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
+        batch_size=batch_size, adapter_options=adapter_options,
+    )
+    return plan, scored
 
 
 def _select_flagged(issues, n_issues, active, return_indices, auto=None):
