@@ -26,9 +26,17 @@ gap reaches the target:
   the target is bracketed, then regula falsi with bisection safeguards. It
   stops at the first knob whose gap is in the band (and not past parity by
   more than ``tolerance``), or after ``max_rounds`` evaluations with the best
-  knob seen.
+  knob seen. A deeper knob whose gap is wider than the shallower bracket's
+  by more than ``tolerance`` bounds the search from above (the minimum lies
+  before it: with equalized odds another rate or pair takes over);
+- **both objectives** (``utility_slack`` < 1): the folds' models also score
+  every row on the validation loss, and each step is the constrained one of
+  :mod:`skinfluence._utility_constraint` (rows / tilt by the fairness score
+  plus the smallest multiple of the utility score that keeps the predicted
+  loss within the budget).
 """
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -39,6 +47,8 @@ from ._crossfit import _rows, _splits
 from ._rows import splittable
 from .metrics import fairness_gap
 from .influence import score_validated
+from .objectives import Utility
+from ._utility_constraint import combined_tilt, lowest_combined, standardised
 
 
 @dataclass
@@ -56,16 +66,19 @@ class TargetPath:
 
 def reach_target_gap(estimator, plan, *, action, objective, method, target, tolerance,
                      max_rounds, cv, seed, clip=3.0, max_weight=2.0, scores=None, n_jobs=None,
-                     batch_size=4096, adapter_options=None, log=None):
+                     batch_size=4096, adapter_options=None, utility_slack=None, log=None):
     """Search the action's knob until the validation gap reaches ``target`` (module doc)."""
     n = plan.y.shape[0]
     active = np.ones(n, dtype=bool) if plan.sample_weight is None else plan.sample_weight > 0
     folds = list(_splits(plan, np.flatnonzero(active), cv, seed))
     pos = _positive_label(objective, np.unique(plan.y[active]))
+    # slack >= 1 admits the fairness-only step: no utility scores are needed
+    constrained = utility_slack is not None and utility_slack < 1
     evaluate = _Evaluator(estimator, plan, folds, objective, method, pos, action, n_jobs,
                           dict(batch_size=batch_size, adapter_options=adapter_options or {},
-                               seed=seed))
-    gap0, pred0, scores0 = evaluate(np.zeros(n, bool), np.ones(n), need_scores=scores is None)
+                               seed=seed), with_utility=constrained)
+    gap0, pred0, (scores0, utility) = evaluate(np.zeros(n, bool), np.ones(n),
+                                               need_scores=scores is None or constrained)
     frontier = scores0 if scores is None else np.asarray(scores, dtype=np.float64)
     pair = _largest_pair(objective.gap_kind, evaluate.y_val, pred0, evaluate.s_val, pos)
     history = [dict(round=0, knob=0.0, gap=gap0, signed=gap0)]
@@ -77,24 +90,25 @@ def reach_target_gap(estimator, plan, *, action, objective, method, target, tole
     eligible = active & np.isfinite(frontier)
     budget = {c: int(np.sum(eligible & (plan.y == c))) // 2 for c in np.unique(plan.y[active])}
     z = _standardised(frontier, clip)
+    if constrained and action == "reweight":
+        f_std, u_std = standardised(frontier), standardised(utility)
 
     def state(knob):
         if action == "reweight":
-            return np.zeros(n, bool), _tilted_weights(z, knob, max_weight)
+            if not constrained:
+                return np.zeros(n, bool), _tilted_weights(z, knob, max_weight)
+            w, _ = combined_tilt(f_std, u_std, knob, utility_slack, lambda c, lam: _tilted_weights(
+                _standardised(np.where(np.isfinite(frontier), c, np.nan), clip), lam,
+                max_weight))
+            return np.zeros(n, bool), w
         m = int(knob)
         if m > len(order):  # extend with the lowest scores of the deepest state
             taken = np.zeros(n, bool)
             taken[order] = True
-            cand = np.flatnonzero(eligible & ~taken)
-            cand = cand[np.argsort(frontier[cand], kind="stable")]
             # never act on more than half of a class: the folds must keep both classes
             room = {c: budget[c] - np.sum(plan.y[order] == c) for c in budget}
-            rank = np.zeros(len(cand), dtype=int)
-            for c in budget:
-                in_c = plan.y[cand] == c
-                rank[in_c] = np.arange(in_c.sum())
-            allowed = rank < np.array([room[c] for c in plan.y[cand]])
-            order.extend(cand[allowed][:m - len(order)])
+            order.extend(_extension(frontier, utility, eligible & ~taken, m - len(order),
+                                    plan.y, room, utility_slack if constrained else None))
         acted = np.zeros(n, bool)
         acted[order[:m]] = True
         return acted, np.ones(n)
@@ -109,10 +123,12 @@ def reach_target_gap(estimator, plan, *, action, objective, method, target, tole
             knob = float(min(max(int(round(knob)), 1), n_max))
         acted, weights = state(knob)
         deepest = action != "reweight" and int(knob) == len(order)
-        gap, pred, new_scores = evaluate(acted, weights, need_scores=deepest)
+        gap, pred, (new_scores, new_utility) = evaluate(acted, weights, need_scores=deepest)
         signed = pair(pred)
         if deepest:
             frontier = np.where(np.isfinite(new_scores), new_scores, frontier)
+            if constrained:
+                utility = np.where(np.isfinite(new_utility), new_utility, utility)
         signed_gap = gap if signed >= 0 else -gap  # past parity of the first pair: negative
         history.append(dict(round=r, knob=knob, gap=gap, signed=signed_gap))
         _log(log, f"round {r}: knob {knob:.4g}, validation gap {gap:.4f}")
@@ -121,9 +137,14 @@ def reach_target_gap(estimator, plan, *, action, objective, method, target, tole
             return TargetPath(knob, acted, weights, frontier, gap, True, history)
         if best is None or _better(gap, signed_gap, target, *best[:2]):
             best = (gap, signed_gap, knob, acted, weights)
-        if signed_gap > target and knob > lo[0] and (hi is None or knob < hi[0]):
+        inside = knob > lo[0] and (hi is None or knob < hi[0])
+        # deeper but wider by more than the tolerance: the gap's minimum lies before this
+        # knob (equalized odds: the other rate or group pair took over), so it bounds the
+        # search from above as a knob past the target does
+        rose = lo[0] > 0 and gap > lo[1] + tolerance
+        if signed_gap > target and inside and not rose:
             lo = (knob, signed_gap)
-        elif signed_gap <= target and knob > lo[0] and (hi is None or knob < hi[0]):
+        elif inside:
             hi = (knob, signed_gap)
         knob = _next_knob(lo, hi, history, aim, action)
         tried = [h["knob"] for h in history]
@@ -133,6 +154,34 @@ def reach_target_gap(estimator, plan, *, action, objective, method, target, tole
             break
     gap, signed_gap, knob, acted, weights = best
     return TargetPath(knob, acted, weights, frontier, gap, False, history)
+
+
+def _extension(scores, utility, eligible, k, y, room, slack):
+    """The next ``k`` rows to act on, at most ``room[c]`` of class c.
+
+    Without a utility constraint (``slack`` None): the lowest fairness
+    scores. With one: the constrained step of
+    :func:`skinfluence._utility_constraint.lowest_combined`.
+    """
+    cand = np.flatnonzero(eligible)
+
+    def cap(rows):  # rows in preference order -> those within their class's room
+        rank = np.zeros(len(rows), dtype=int)
+        for c in room:
+            in_c = y[rows] == c
+            rank[in_c] = np.arange(in_c.sum())
+        return rank < np.array([room[c] for c in y[rows]])
+
+    if slack is None:
+        rows = cand[np.argsort(scores[cand], kind="stable")]
+        return list(rows[cap(rows)][:k])
+    cand = cand[np.isfinite(utility[cand])]
+    f, u = standardised(scores), standardised(utility)
+    fair_only = cand[np.argsort(f[cand], kind="stable")]
+    fair_only = fair_only[cap(fair_only)][:k]
+    rows, _ = lowest_combined(f, u, k, cand, slack * max(float(np.sum(u[fair_only])), 0.0),
+                              cap=cap)
+    return list(rows)
 
 
 def _next_knob(lo, hi, history, aim, action):
@@ -199,8 +248,10 @@ def _largest_pair(kind, y, pred, s, pos):
 class _Evaluator:
     """Fit the folds' models with an action applied; pooled held-out gap and new scores."""
 
-    def __init__(self, estimator, plan, folds, objective, method, pos, action, n_jobs, options):
+    def __init__(self, estimator, plan, folds, objective, method, pos, action, n_jobs, options,
+                 with_utility=False):
         self.estimator, self.plan, self.folds = estimator, plan, folds
+        self.with_utility = with_utility
         self.objective, self.method, self.pos, self.action = objective, method, pos, action
         self.n_jobs, self.options = n_jobs, options
         if plan.X_val is not None:
@@ -225,16 +276,21 @@ class _Evaluator:
         pred = np.concatenate([o[0] for o in out])
         gap = fairness_gap(self.objective.gap_kind, self.y_val, pred, self.s_val,
                            pos_label=self.pos)
-        scores = None
+        scores = (None, None)
         if need_scores:
-            total, count = np.zeros(len(acted)), np.zeros(len(acted))
-            for (train, _), o in zip(self.folds, out):
-                tr = train[keep[train]]
-                total[tr] += o[1]
-                count[tr] += 1
-            with np.errstate(invalid="ignore"):
-                scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            scores = tuple(self._pooled([o[k] for o in out], keep)
+                           if out[0][k] is not None else None for k in (1, 2))
         return gap, pred, scores
+
+    def _pooled(self, per_fold, keep):
+        """Each row's mean score over the folds' models that trained on it (NaN: none)."""
+        total, count = np.zeros(len(keep)), np.zeros(len(keep))
+        for (train, _), values in zip(self.folds, per_fold):
+            tr = train[keep[train]]
+            total[tr] += values
+            count[tr] += 1
+        with np.errstate(invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _fold(ev, train, val, y_fit, weights, need_scores, seed):
@@ -253,13 +309,16 @@ def _fold(ev, train, val, y_fit, weights, need_scores, seed):
     else:
         X_v, y_v, s_v = _rows(plan.X, val), plan.y[val], plan.sensitive[val]
     pred = np.asarray(model.predict(X_v))
-    scores = None
+    scores = utility = None
     if need_scores:
-        scores = score_validated(
-            model, X_train, y_fit[train], X_v, y_v, method=ev.method, objective=ev.objective,
-            sensitive_features_val=s_v, sample_weight=sw, batch_size=ev.options["batch_size"],
-            random_state=seed, **ev.options["adapter_options"])
-    return pred, scores
+        score = partial(score_validated, model, X_train, y_fit[train], X_v, y_v,
+                        method=ev.method, sample_weight=sw,
+                        batch_size=ev.options["batch_size"], random_state=seed,
+                        **ev.options["adapter_options"])
+        scores = score(objective=ev.objective, sensitive_features_val=s_v)
+        if ev.with_utility:
+            utility = score(objective=Utility())
+    return pred, scores, utility
 
 
 def _log(log, message):

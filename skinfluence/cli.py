@@ -95,6 +95,7 @@ def _argument(convert, accept, expected, words=()):
 _fraction = _argument(float, lambda v: 0 <= v < 1, "a number in [0, 1) or 'auto'", ("auto",))
 _positive_number = _argument(float, lambda v: np.isfinite(v) and v > 0, "a number > 0")
 _gap = _argument(float, lambda v: 0 < v < 1, "a number in (0, 1)")
+_share = _argument(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 _positive_int = _argument(int, lambda v: v >= 2, "an integer >= 2")
 
 
@@ -166,6 +167,10 @@ def build_parser():
     p.add_argument("--target-gap", type=_gap, default=None, metavar="G",
                    help="with a fairness objective: act until the cross-fitted fairness gap "
                         "is at most G (replaces --fraction)")
+    p.add_argument("--utility-slack", type=_share, default=None, metavar="S",
+                   help="with --target-gap: the share, in [0, 1], of the predicted validation "
+                        "loss that each step may give up next to following the fairness "
+                        "scores alone (0: none; 1: fairness alone; default 0.25)")
     p.add_argument("--max-weight", type=_positive_number, default=2.0, metavar="W",
                    help="reweight: the largest weight a row can get (default: %(default)s)")
     p.add_argument("--temperature", type=_positive_number, default=1.0, metavar="T",
@@ -192,6 +197,8 @@ def _check_request(args):
         if args.fraction is not None:
             raise TableError("--target-gap chooses how many rows to act on; leave out "
                              "--fraction.")
+    elif getattr(args, "utility_slack", None) is not None:
+        raise TableError("--utility-slack bounds the steps of --target-gap; give --target-gap.")
     if args.target in args.drop:
         raise TableError(f"--drop {args.target!r} is the --target column.")
 
@@ -327,6 +334,8 @@ def clean(args, out=None):
         params = {}  # the estimator's own default share, or what reaches --target-gap
     if args.target_gap is not None:
         params["target_gap"] = args.target_gap
+    if args.utility_slack is not None:
+        params["utility_slack"] = args.utility_slack
     frame, X, y, s, val = _load(args)
     model = _fit(_estimator(cls, args, **params), args, X, y, s, val)
     n = len(frame)

@@ -452,6 +452,8 @@ def _truncated_gzip_csv():
      ("--target-gap", "0.05"), "needs --objective"),
     ("gap out of range", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
      ("--target-gap", "2"), "expected a number in (0, 1)"),
+    ("utility slack without a target gap", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
+     ("--utility-slack", "0.5"), "give --target-gap"),
     ("weight cap not positive", lambda p: p.write_text("x,label\n1,a\n2,b\n"),
      ("--max-weight", "0"), "expected a number > 0"),
 ], ids=lambda v: v if isinstance(v, str) else "")
@@ -528,6 +530,21 @@ def test_target_gap_several_groups_and_equalized_odds(table, tmp_path):
         assert 0 < len(frame) - len(kept) < len(frame) // 2
 
 
+def test_utility_slack_reaches_the_search(table, tmp_path):
+    """No slack and fairness alone pick different rows for the same gap."""
+    frame, _, _ = table
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    kept = {}
+    for slack in ("0", "1"):
+        rc, stdout, err = cli("clean", tmp_path / "d.csv", "--target", "label", "--sensitive",
+                              "group", "--objective", "demographic_parity", "--action", "trim",
+                              "--target-gap", 0.05, "--utility-slack", slack, "-o",
+                              tmp_path / f"{slack}.csv")
+        assert rc == 0, err
+        kept[slack] = set(map(tuple, pd.read_csv(tmp_path / f"{slack}.csv").round(9).values))
+    assert kept["0"] != kept["1"]
+
+
 def test_clean_defaults_to_fraction_auto(small_csv, tmp_path):
     rc, stdout, err = cli("clean", small_csv, "--target", "label", "--action", "trim",
                           "-o", tmp_path / "o.csv")
@@ -584,6 +601,8 @@ def test_clean_with_a_fairness_objective_defaults_to_the_estimators_share(table,
     ("--fraction", "1", False), ("--fraction", "0", True), ("--fraction", "0.999", True),
     ("--fraction", "auto", True), ("--fraction", "-0.1", False),
     ("--target-gap", "0", False), ("--target-gap", "1", False), ("--target-gap", "0.5", True),
+    ("--utility-slack", "0", True), ("--utility-slack", "1", True),
+    ("--utility-slack", "1.01", False), ("--utility-slack", "-0.1", False),
     ("--max-weight", "inf", False), ("--max-weight", "nan", False), ("--max-weight", "1", True),
     ("--cv", "2", True), ("--cv", "1", False), ("--cv", "2.5", False),
 ])

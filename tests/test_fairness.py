@@ -78,8 +78,10 @@ def test_cross_fitted_rounds_reach_the_target_and_the_test_gap_follows():
 def test_multi_group_target_is_the_largest_pairwise_gap():
     X, y, s = biased(3000, 4, n_groups=3)
     X_val, y_val, s_val = biased(3000, 5, n_groups=3)
+    # the measure followed is the subject here: the fairness scores alone (with the default
+    # slack this tilt stops at 0.039, the constraint holding the utility back)
     est = InfluenceReweighter(LogisticRegression(), objective="demographic_parity",
-                              target_gap=0.03, random_state=0)
+                              target_gap=0.03, utility_slack=1.0, random_state=0)
     est.fit(X, y, sensitive_features=s, X_val=X_val, y_val=y_val, sensitive_features_val=s_val)
     gap = hard_gap("dp", y_val, est.predict(X_val), s_val)
     assert est.target_reached_ and gap == pytest.approx(est.validation_gap_)
@@ -222,7 +224,7 @@ def test_a_knob_past_parity_by_more_than_the_tolerance_is_not_reached(monkeypatc
             pred[:int(round(100 * (0.5 + signed / 2)))] = 1  # group 0's rate
             pred[100:100 + int(round(100 * (0.5 - signed / 2)))] = 1  # group 1's
             scores = -np.arange(n, dtype=float) if need_scores else None
-            return abs(signed), pred, scores
+            return abs(signed), pred, (scores, None)
 
     monkeypatch.setattr(_fair_target, "_Evaluator", Scripted)
     plan = _explicit_plan(np.zeros((n, 1)), np.repeat([0, 1], 100), None, None, None)
@@ -233,3 +235,64 @@ def test_a_knob_past_parity_by_more_than_the_tolerance_is_not_reached(monkeypatc
         h["signed"] in (0.3, -0.09) for h in path.history)
     assert any(h["signed"] == -0.09 for h in path.history)  # the band was seen past parity
     assert not path.reached
+
+
+def _scripted_evaluator(gap_of_count, n=200):
+    """An _Evaluator stand-in whose held-out gap is a function of the number of rows acted on
+    (group 0's positive rate above group 1's by that gap), scores falling with the index."""
+    s_val = np.repeat([0, 1], n // 2)
+
+    class Scripted:
+        def __init__(self, *args, **kwargs):
+            self.y_val, self.s_val = np.ones(n, int), s_val
+
+        def __call__(self, acted, weights, need_scores):
+            signed = gap_of_count(int(acted.sum()))
+            pred = np.zeros(n, int)
+            pred[:int(round(n / 2 * (0.5 + signed / 2)))] = 1
+            pred[n // 2:n // 2 + int(round(n / 2 * (0.5 - signed / 2)))] = 1
+            scores = -np.arange(n, dtype=float) if need_scores else None
+            return abs(signed), pred, (scores, None)
+
+    return Scripted
+
+
+def test_a_gap_that_rises_with_depth_bounds_the_search(monkeypatch):
+    """The gap falls to 0.10 at 20 rows, then rises: no count beyond the first knob seen
+    past the minimum by more than the tolerance is tried again."""
+    from skinfluence import _fair_target
+
+    def gap(k):
+        return 0.3 - 0.01 * k if k <= 20 else 0.1 + 0.01 * (k - 20)
+
+    monkeypatch.setattr(_fair_target, "_Evaluator", _scripted_evaluator(gap))
+    plan = _explicit_plan(np.zeros((200, 1)), np.repeat([0, 1], 100), None, None, None)
+    path = _fair_target.reach_target_gap(
+        None, plan, action="trim", objective=DemographicParity(), method="ip", target=0.05,
+        tolerance=0.01, max_rounds=8, cv=None, seed=0, utility_slack=1.0)
+    knobs = [h["knob"] for h in path.history[1:]]
+    risen = [k for k in knobs if gap(int(k)) > 0.1 + 0.01 and k > 20]
+    assert risen  # the search went past the minimum once
+    first = knobs.index(risen[0])
+    assert all(k < risen[0] for k in knobs[first + 1:])
+    assert not path.reached and path.gap <= 0.12  # the best count kept, near the minimum
+
+
+@pytest.mark.parametrize("after, warned", [(0.0, False), (0.2, True)])
+def test_a_missed_target_warns_only_on_the_unfair_side(monkeypatch, after, warned):
+    """Fairer than the band (gap 0, parity not passed) is not warned about; wider is."""
+    import warnings
+
+    from skinfluence import _fair_target
+
+    monkeypatch.setattr(_fair_target, "_Evaluator",
+                        _scripted_evaluator(lambda k: 0.3 if k == 0 else after))
+    X = np.column_stack([np.linspace(-1, 1, 200), np.tile([0, 1], 100)])
+    y = np.repeat([0, 1], 100)
+    est = InfluenceTrimmer(LogisticRegression(), objective=DemographicParity(), target_gap=0.1,
+                           gap_tolerance=0.02, max_rounds=3, utility_slack=1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y, sensitive_features=X[:, 1].astype(int), scores=-np.arange(200.0))
+    assert not est.target_reached_
+    assert any("not reached" in str(w.message) for w in caught) == warned
