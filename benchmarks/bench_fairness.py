@@ -207,7 +207,7 @@ def summarise(rows, seeds, n_train):
                   "| method | level | accuracy | test gap | validation gap | reached | time (s) |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for _, r in g.sort_values(["level", "method"], na_position="first").iterrows():
-            lvl = "" if pd.isna(r.level) else f"{r.level:.2f}"
+            lvl = "" if pd.isna(r.level) else f"{r.level:g}"
             vg = "" if pd.isna(r.val_gap) else f"{r.val_gap:.3f}"
             rc = "" if pd.isna(r.reached) else f"{r.reached:.0%}"
             lines.append(f"| {r.method} | {lvl} | {100 * r.acc:.2f} +- {100 * r.acc_sd:.2f} | "
