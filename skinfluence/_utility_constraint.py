@@ -36,16 +36,13 @@ _BISECTIONS = 60
 
 
 def standardised(values):
-    """Finite values divided by their spread (NaN: 0); a constant vector stays as is."""
+    """Finite values divided by their spread (NaN: 0); a constant vector stays as is.
+
+    Scaled, not centred (unlike the tilt's z-scores): the sign of a utility score says
+    whether acting on the row is predicted to cost, and the budget sums those signs."""
     out = np.where(np.isfinite(values), values, 0.0).astype(np.float64)
     spread = out.std()
     return out / spread if spread > 0 else out
-
-
-def fairness_only_budget(f, u, k, candidates, slack):
-    """The budget of a trim / relabel step: ``slack`` times the fairness-only step's loss."""
-    pick = candidates[np.argsort(f[candidates], kind="stable")[:k]]
-    return slack * max(float(np.sum(u[pick])), 0.0)
 
 
 def lowest_combined(f, u, k, candidates, budget, cap=None):

@@ -211,22 +211,8 @@ def test_a_knob_past_parity_by_more_than_the_tolerance_is_not_reached(monkeypatc
     from skinfluence import _fair_target
 
     n = 200
-    s_val = np.repeat([0, 1], 100)
-    y_val = np.ones(n, int)
-
-    class Scripted:
-        def __init__(self, *args, **kwargs):
-            self.y_val, self.s_val = y_val, s_val
-
-        def __call__(self, acted, weights, need_scores):
-            signed = 0.3 if acted.sum() < 10 else -0.09
-            pred = np.zeros(n, int)
-            pred[:int(round(100 * (0.5 + signed / 2)))] = 1  # group 0's rate
-            pred[100:100 + int(round(100 * (0.5 - signed / 2)))] = 1  # group 1's
-            scores = -np.arange(n, dtype=float) if need_scores else None
-            return abs(signed), pred, (scores, None)
-
-    monkeypatch.setattr(_fair_target, "_Evaluator", Scripted)
+    monkeypatch.setattr(_fair_target, "_Evaluator",
+                        _scripted_evaluator(lambda k: 0.3 if k < 10 else -0.09, n))
     plan = _explicit_plan(np.zeros((n, 1)), np.repeat([0, 1], 100), None, None, None)
     path = _fair_target.reach_target_gap(
         None, plan, action="trim", objective=DemographicParity(), method="ip", target=0.1,
