@@ -31,8 +31,10 @@ doc: $(DOC_STAMP)
 	$(PY) -m sphinx -W --keep-going -b html doc doc/_build/html
 	@echo "Documentation: doc/_build/html/index.html"
 
+# flake8, then the wings' import contracts (import-linter, setup.cfg [importlinter])
 lint: $(STAMP)
 	$(PY) -m flake8 skinfluence tests examples benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 # The wheel and the sdist, built in isolation and checked (metadata, README rendering).
 DIST_STAMP := $(VENV)/.installed-dist
@@ -67,4 +69,4 @@ clean:
 .PHONY: mutation
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.3"
-	OMP_NUM_THREADS=1 nice $(PY) benchmarks/mutation.py $(GROUPS)
+	OMP_NUM_THREADS=1 nice $(PY) benchmarks/quality/mutation.py $(GROUPS)

@@ -17,7 +17,7 @@ the ``Snapshots`` callback keeps during training), which still sees flipped
 labels after the network has memorised them.
 
 How much the refit gains depends on the training run. Over 10 training seeds
-(``benchmarks/bench_test_margins.py``) the checkpoint ensemble's dropped rows
+(``benchmarks/quality/bench_test_margins.py``) the checkpoint ensemble's dropped rows
 were 74-91% flipped (base rate 30%) and its refit gained 6.9 points of test
 accuracy on average (from -0.6 to +12.6); IP's were 67-81% flipped, +3.4
 points on average (-0.6 to +8.7).

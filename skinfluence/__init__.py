@@ -9,7 +9,7 @@ from .objectives import MeanPredictionGap, BoundedGroupLoss
 from .influence import influence_scores, InfluenceResult
 from .attribution import influence_matrix, TopInfluences
 from .estimators import InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler, influence_weights
-from .label_issues import find_label_issues
+from .cleaning import find_label_issues
 
 __version__ = "0.1.0.dev0"
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._params import resolve
-from ._typing import (Any, ArrayLike, BatchSize, Device, EstimatorLike, MethodLike,
-                      ObjectiveLike, RandomStateLike)
-from ._progress import progress
-from ._dask import DaskLinearAdapter, compute_if_dask, is_dask
-from ._validation import (
+from .utils._params import resolve
+from .utils._typing import (Any, ArrayLike, BatchSize, Device, EstimatorLike, MethodLike,
+                            ObjectiveLike, RandomStateLike)
+from .utils._progress import progress
+from .models._dask import DaskLinearAdapter, compute_if_dask, is_dask
+from .utils._validation import (
     check_batch_size,
     check_device,
     check_generator,
@@ -19,10 +19,10 @@ from ._validation import (
     check_not_overflowing,
     check_sample_weight,
 )
-from ._method import Context
+from .methods._base import Context
 from .methods import METHODS
 from .models import make_adapter
-from .models.linear import blas_single_thread
+from .models._row_chunks import blas_single_thread
 from .objectives import OBJECTIVES
 
 

@@ -25,7 +25,7 @@ net is compared with one retrained on the kept rows).
   grad l_i`` with H the full mean-form Hessian or one estimated on a subset
   chosen by a sampler (random / feature / logit).
 
-Measured on digits (benchmarks/RESULTS_unlearning.md): removing a whole class,
+Measured on digits (benchmarks/attribution/RESULTS_unlearning.md): removing a whole class,
 one Newton step agrees with retraining on almost every test row of the other
 classes and forgets the class; the influence step barely forgets it.
 """
@@ -35,15 +35,15 @@ import numbers
 
 import numpy as np
 
-from ._typing import Any, ArrayLike, Device, EstimatorLike, MethodLike, RandomStateLike
-from ._params import resolve
-from ._solvers import factorize, solve_factored
-from ._validation import check_batch_size, check_device, check_sample_weight, is_tensor
-from ._method import Context, _check_damping
+from .utils._typing import Any, ArrayLike, Device, EstimatorLike, MethodLike, RandomStateLike
+from .utils._params import resolve
+from .methods._solvers import factorize, solve_factored
+from .utils._validation import check_batch_size, check_device, check_sample_weight, is_tensor
+from .methods._base import Context, _check_damping
 from .methods import ExactHessian, SampledHessian
 from .models import make_adapter
 from .models.base import ObjectiveTerms, TrainingData
-from .samplers import SAMPLERS
+from .methods.samplers import SAMPLERS
 
 __all__ = ["unlearn"]
 
@@ -316,7 +316,7 @@ def _woodbury_solve(adapter, train, c, removed, theta, full_scale, c_rem, grad, 
 
 def _influence_step(adapter, train, c, removed, method, batch_size, random_state):
     """H^-1 sum_{i in S} (c_i / c_total) grad l_i, H full or sampled (the method's solve)."""
-    from ._validation import check_generator
+    from .utils._validation import check_generator
 
     _check_damping(method.damping)
     if removed.size == 0:

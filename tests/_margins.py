@@ -4,7 +4,7 @@ A network's training statistic (an AUC, an agreement rate) moves with the
 seed and with the CPU's floating-point kernels: a bar that holds for one
 training run can fail on another machine. The tests that assert such a
 statistic train with ``TRAIN_SEED`` and pass the value to
-``record_statistic`` before asserting; ``benchmarks/bench_test_margins.py``
+``record_statistic`` before asserting; ``benchmarks/quality/bench_test_margins.py``
 reruns them over many seeds and thread settings, and the bar beside each
 assertion sits below the smallest value measured there.
 

@@ -24,7 +24,7 @@ from skinfluence import (
     SampledHessian,
     influence_scores,
 )
-from skinfluence.samplers import FeatureSampler
+from skinfluence.methods.samplers import FeatureSampler
 
 from ._reference import exact_logistic
 

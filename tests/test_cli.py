@@ -341,7 +341,7 @@ def test_sigterm_while_writing_keeps_the_previous_file(tmp_path):
 
 # ---------------------------------------------------------------------- real tables
 def test_an_identifier_column_is_left_out_so_memory_grows_with_n_not_n_squared():
-    from skinfluence._tabular import make_encoder, prepare_features
+    from skinfluence.cli._tabular import make_encoder, prepare_features
 
     widths = {}
     for n in (200, 2000):
@@ -359,7 +359,7 @@ def test_an_identifier_column_is_left_out_so_memory_grows_with_n_not_n_squared()
 
 
 def test_a_many_valued_column_is_one_hot_encoded_sparsely():
-    from skinfluence._tabular import make_encoder, prepare_features
+    from skinfluence.cli._tabular import make_encoder, prepare_features
 
     rng = np.random.default_rng(0)
     n = 3000  # 400 postcodes: many categories, not an identifier

@@ -2,7 +2,7 @@
 
 The sklearn API contract itself is tested by ``test_common.py`` (check_estimator).
 The "direction" tests at the end assert, on real data, only the effects the
-benchmarks (benchmarks/RESULTS_estimators.md) measured with margin.
+benchmarks (benchmarks/cleaning/RESULTS_estimators.md) measured with margin.
 """
 import numpy as np
 from sklearn.metrics import roc_auc_score

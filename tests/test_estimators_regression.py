@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skinfluence import InfluenceRelabeler, InfluenceReweighter, InfluenceTrimmer
-from skinfluence._target_noise import find_target_issues, robust_z
+from skinfluence.cleaning._target_noise import find_target_issues, robust_z
 
 ESTIMATORS = [InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler]
 

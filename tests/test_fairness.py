@@ -127,7 +127,7 @@ def test_fairness_objectives_score_against_every_held_out_row(data):
 
 # ------------------------------------------------ the search's parts, against refits by hand
 def _explicit_plan(X, y, X_val, y_val, s_val, sample_weight=None):
-    from skinfluence._crossfit import ScoringPlan
+    from skinfluence.cleaning._crossfit import ScoringPlan
 
     fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
     return ScoringPlan(X=X, y=y, fit_params=fit_params, sample_weight=sample_weight,
@@ -138,7 +138,7 @@ def _explicit_plan(X, y, X_val, y_val, s_val, sample_weight=None):
 @pytest.mark.parametrize("user_weights", [False, True])
 def test_each_round_refits_with_the_action_applied(data, action, user_weights):
     """A round's gap is that of a model refitted by hand with the rows acted on."""
-    from skinfluence._fair_target import _Evaluator
+    from skinfluence.estimators._fair_target import _Evaluator
 
     X, y, s, X_val, y_val, s_val = data
     rng = np.random.RandomState(3)
@@ -165,7 +165,7 @@ def test_each_round_refits_with_the_action_applied(data, action, user_weights):
 @pytest.mark.parametrize("fpr_larger", [True, False])
 def test_the_pair_followed_is_the_largest_of_both_equalized_odds_rates(fpr_larger):
     """Groups a, b: the signed gap followed is that of the larger of the TPR and FPR gaps."""
-    from skinfluence._fair_target import _largest_pair
+    from skinfluence.estimators._fair_target import _largest_pair
 
     y = np.array([1] * 10 + [0] * 10 + [1] * 10 + [0] * 10)
     s = np.array([0] * 20 + [1] * 20)
@@ -208,7 +208,7 @@ def test_rounds_never_act_on_more_than_half_of_a_class():
 
 def test_a_knob_past_parity_by_more_than_the_tolerance_is_not_reached(monkeypatch):
     """Scripted gaps: 0.3 before 10 trimmed rows, then -0.09 (parity passed, |gap| in band)."""
-    from skinfluence import _fair_target
+    from skinfluence.estimators import _fair_target
 
     n = 200
     monkeypatch.setattr(_fair_target, "_Evaluator",
@@ -246,7 +246,7 @@ def _scripted_evaluator(gap_of_count, n=200):
 def test_a_gap_that_rises_with_depth_bounds_the_search(monkeypatch):
     """The gap falls to 0.10 at 20 rows, then rises: no count beyond the first knob seen
     past the minimum by more than the tolerance is tried again."""
-    from skinfluence import _fair_target
+    from skinfluence.estimators import _fair_target
 
     def gap(k):
         return 0.3 - 0.01 * k if k <= 20 else 0.1 + 0.01 * (k - 20)
@@ -269,7 +269,7 @@ def test_a_missed_target_warns_only_on_the_unfair_side(monkeypatch, after, warne
     """Fairer than the band (gap 0, parity not passed) is not warned about; wider is."""
     import warnings
 
-    from skinfluence import _fair_target
+    from skinfluence.estimators import _fair_target
 
     monkeypatch.setattr(_fair_target, "_Evaluator",
                         _scripted_evaluator(lambda k: 0.3 if k == 0 else after))

@@ -9,8 +9,8 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from skinfluence import InfluenceRelabeler, InfluenceTrimmer
-from skinfluence._label_noise import (confident_joint, estimate_noise_rate, find_issues,
-                                      memorised_share, rank_label_issues, worth_acting)
+from skinfluence.cleaning._label_noise import (confident_joint, estimate_noise_rate, find_issues,
+                                               memorised_share, rank_label_issues, worth_acting)
 from skinfluence.datasets import flip_labels
 
 

@@ -152,7 +152,7 @@ def test_sampled_hessian_cg_uses_the_subset_hvp(binary_data):
 
 @pytest.mark.parametrize("lowest", [-0.5, -0.05])
 def test_lanczos_shift_makes_an_indefinite_operator_positive_definite(lowest):
-    from skinfluence.methods import _positive_definite_shift
+    from skinfluence.methods._hessian_solve import _positive_definite_shift
     rng = np.random.default_rng(0)
     Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
     eig = np.linspace(lowest, 3.0, 40)
@@ -166,7 +166,7 @@ def test_lanczos_shift_makes_an_indefinite_operator_positive_definite(lowest):
 
 
 def test_lanczos_shift_spends_lanczos_steps_hvps():
-    from skinfluence.methods import LANCZOS_STEPS, _positive_definite_shift
+    from skinfluence.methods._hessian_solve import LANCZOS_STEPS, _positive_definite_shift
     rng = np.random.default_rng(1)
     n = 3000  # clustered spectrum
     Q, _ = np.linalg.qr(rng.standard_normal((n, 60)))
@@ -182,7 +182,7 @@ def test_lanczos_shift_spends_lanczos_steps_hvps():
 
 @pytest.mark.parametrize("start", [0.0, 0.3])
 def test_cg_raises_a_damping_that_leaves_negative_curvature(start):
-    from skinfluence.methods import _solve_raising_damping
+    from skinfluence.methods._hessian_solve import _solve_raising_damping
     rng = np.random.default_rng(2)
     Q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
     H = Q @ np.diag(np.linspace(-0.5, 3.0, 30)) @ Q.T

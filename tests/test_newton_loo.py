@@ -8,9 +8,9 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skinfluence import NewtonLOO, Utility, influence_scores
-from skinfluence import _solvers
+from skinfluence.methods import _solvers
 from skinfluence.datasets import flip_labels
-from skinfluence._newton_loo import NewtonLOOPass
+from skinfluence.methods._newton_loo import NewtonLOOPass
 from skinfluence.models.linear import LinearModelAdapter
 from tests._reference import correlations, exact_logistic, loo_changes, loo_problem
 
@@ -102,7 +102,7 @@ def test_multinomial_intercept_null_space_does_not_change_scores(multiclass_data
         def scaled(H, N, s=scale, f=original):
             return f(H, N) + (s - 1) * (f(H, N) - H)
         monkeypatch.setattr(_solvers, "add_null_curvature", scaled)
-        monkeypatch.setattr("skinfluence._solvers.add_null_curvature", scaled)
+        monkeypatch.setattr("skinfluence.methods._solvers.add_null_curvature", scaled)
         r = influence_scores(model, X, y, X_val, y_val, method="newton_loo", return_result=True)
         monkeypatch.setattr(_solvers, "add_null_curvature", original)
         results.append(r)

@@ -35,7 +35,7 @@ from skinfluence import (
     Utility,
     influence_scores,
 )
-from skinfluence.samplers import FeatureSampler, LogitSampler, RandomSampler
+from skinfluence.methods.samplers import FeatureSampler, LogitSampler, RandomSampler
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

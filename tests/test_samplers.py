@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skinfluence.models.linear import LinearModelAdapter
-from skinfluence.samplers import FeatureSampler, LogitSampler, RandomSampler
+from skinfluence.methods.samplers import FeatureSampler, LogitSampler, RandomSampler
 from tests._reference import exact_logistic
 
 

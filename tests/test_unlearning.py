@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from skinfluence import ExactHessian, IP, SampledHessian, Utility, unlearn
-from skinfluence._newton_loo import NewtonLOOPass
+from skinfluence.methods._newton_loo import NewtonLOOPass
 from skinfluence.models.linear import LinearModelAdapter
 from tests._margins import TRAIN_SEED, record_statistic
 from tests._reference import exact_logistic

@@ -9,7 +9,7 @@ from sklearn.metrics import log_loss
 
 from skinfluence import (DemographicParity, InfluenceRelabeler, InfluenceReweighter,
                          InfluenceTrimmer, influence_scores)
-from skinfluence._utility_constraint import combined_tilt, lowest_combined
+from skinfluence.estimators._utility_constraint import combined_tilt, lowest_combined
 
 
 def brute_force(f, u, k, budget, allowed=lambda rows: True):

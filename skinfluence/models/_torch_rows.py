@@ -8,6 +8,9 @@ dataset that lives on disk holds one chunk at a time.
 import numpy as np
 import torch
 
+#: rows per chunk of the validation-side computations (gradient, attack, embedding)
+CHUNK = 4096
+
 
 def is_torch_rows(X):
     """A torch DataLoader or map-style Dataset (not a tensor)."""

@@ -80,7 +80,7 @@ class ModelAdapter(ABC):
       ``score_pass`` taking a ``chunk_hook`` (NewtonLOO, and unlearning's
       Woodbury step, need these);
     - ``supports_dask``: ``training_data`` and every pass accept Dask rows
-      through :class:`skinfluence._dask.DaskLinearAdapter`;
+      through :class:`skinfluence.models._dask.DaskLinearAdapter`;
     - ``uses_numpy_blas``: the passes are many small numpy products, run
       with one BLAS thread.
 

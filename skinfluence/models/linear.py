@@ -24,10 +24,8 @@ with ``cw`` the class weights and ``sw`` the training sample weights. The l1
 part of a penalty has no curvature and is left out of the Hessian (damping
 only).
 """
-from concurrent.futures import ThreadPoolExecutor
 import copy
 from dataclasses import replace
-import os
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -35,29 +33,18 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._validation import check_feature_names, check_features, check_labels, is_sparse
+from ..utils._validation import check_feature_names, check_features, check_labels, is_sparse
 from ._loss import HalfBinomialLoss, HalfMultinomialLoss
 from .base import ATTACK_NORMS, Chunk, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
+from ._linear_attack import LinearAttackMixin
+from ._linear_curvature import LinearCurvatureMixin
+from ._row_chunks import AUTO_CHUNK_BYTES, MAX_CHUNK_ROWS, blas_single_thread, check_finite_rows
 
 SUPPORTED = ("LogisticRegression", "SGDClassifier(loss='log_loss')", "LinearRegression",
              "Ridge", "SGDRegressor(loss='squared_error')")
 
-#: bytes of float64 feature rows per chunk of the scoring pass with batch_size="auto".
-#: Each chunk has a fixed cost of a few numpy calls: at d = 100 on 2 cores, 2,048-row
-#: chunks spent a third of the pass on it, 8,192-row ones (6.5 MiB) ran at the speed
-#: of one matrix product, and larger ones no faster (benchmarks/RESULTS_scale.md).
-AUTO_CHUNK_BYTES = 8 * 2**20
 
-#: rows per chunk of the scoring pass at most, whatever batch_size says.
-MAX_CHUNK_ROWS = 65536
-
-#: rows per chunk of a Hessian build: its cost is products of width D, as fast with
-#: 512-row chunks as with 2,048-row ones (10 classes, d = 100: 1.76 s against 1.79 s
-#: at n = 10^5), and each worker thread holds a few chunk-sized temporaries.
-HESSIAN_CHUNK_ROWS = 512
-
-
-class LinearModelAdapter(ModelAdapter):
+class LinearModelAdapter(LinearCurvatureMixin, LinearAttackMixin, ModelAdapter):
     """Differentiable view of a fitted log-loss linear classifier.
 
     Parameters
@@ -356,168 +343,6 @@ class LinearModelAdapter(ModelAdapter):
             self.regulariser_diagonal() * theta
         )
 
-    # ------------------------------------------------------------------ Hessians
-    def _gram(self, X, w):
-        """[X, 1]^T diag(w) [X, 1] as a dense (D, D) array."""
-        if is_sparse(X):
-            XtWX = (X.T @ X.multiply(w[:, None]).tocsr()).toarray()
-        else:
-            XtWX = (X * w[:, None]).T @ X
-        if not self.fit_intercept:
-            return XtWX
-        xw = np.asarray(X.T @ w).ravel()
-        return np.block([[XtWX, xw[:, None]], [xw[None, :], np.array([[w.sum()]])]])
-
-    def _sandwich(self, X, blocks, batch_size, zero_sum=False):
-        """sum_i B_i (x) a_i a_i^T, streamed: ``blocks(X_chunk, rows)`` gives (n_c, K', K').
-
-        Nothing of size n is held. Multinomial, dense: each block (k, m) is
-        symmetric, so only its upper triangle is accumulated, all (k, m) pairs
-        of a chunk in one product per column; ``zero_sum`` (every row of B_i
-        sums to 0, as for the softmax curvature) derives the last class's
-        blocks from the others: half the arithmetic of one ``X^T diag(B_km) X``
-        per pair. The chunks are shared out to one worker thread per core,
-        each on one BLAS thread (see :func:`blas_single_thread`).
-        """
-        K, D = self.n_outputs, self.n_columns
-        step = max(1, min(batch_size, HESSIAN_CHUNK_ROWS))
-        triangle = K > 1 and not is_sparse(X)
-        Kr = K - 1 if zero_sum and triangle else K
-        pk, pm = np.triu_indices(Kr)
-
-        def accumulate(first, last):
-            if not triangle:
-                H = np.zeros((K, D, K, D))
-                for start in range(first, last, step):
-                    stop = min(start + step, last)
-                    Xc = X[start:stop] if is_sparse(X) else _dense_rows(X, start, stop)
-                    Bc = blocks(Xc, slice(start, stop))
-                    for k in range(K):
-                        for m in range(k, K):
-                            G = self._gram(Xc, Bc[:, k, m])
-                            H[k, :, m, :] += G
-                            if m != k:
-                                H[m, :, k, :] += G.T
-                return H
-            upper = np.zeros((len(pk), D, D))
-            for start in range(first, last, step):
-                stop = min(start + step, last)
-                Xc = _dense_rows(X, start, stop)
-                A = np.hstack([Xc, np.ones((stop - start, 1))]) if self.fit_intercept else Xc
-                WT = np.ascontiguousarray(blocks(Xc, slice(start, stop))[:, pk, pm].T)
-                for p in range(D):
-                    upper[:, p, p:] += WT @ (A[:, p:p + 1] * A[:, p:])
-            return upper
-
-        acc = _parallel_sum(accumulate, X.shape[0], step)
-        if not triangle:
-            return _finite_or_raise(acc.reshape(K * D, K * D), X)
-        for block in acc:  # mirror each upper triangle in place
-            block += np.triu(block, 1).T
-        H = np.zeros((K, D, K, D))
-        H[pk, :, pm, :] = acc
-        H[pm, :, pk, :] = acc
-        if Kr < K:
-            last = -H[:Kr, :, :Kr, :].sum(axis=2)  # (Kr, D, D): the blocks (k, K-1)
-            H[:Kr, :, K - 1, :] = last
-            H[K - 1, :, :Kr, :] = last.transpose(1, 0, 2)  # blocks are symmetric
-            H[K - 1, :, K - 1, :] = -last.sum(axis=0)
-        return _finite_or_raise(H.reshape(K * D, K * D), X)
-
-    def _chunks(self, X, batch_size):
-        step = max(1, min(batch_size, HESSIAN_CHUNK_ROWS))
-        for start in range(0, X.shape[0], step):
-            stop = min(start + step, X.shape[0])
-            rows = slice(start, stop)
-            yield rows, (X[rows] if is_sparse(X) else _dense_rows(X, start, stop))
-
-    def data_hessian(self, train, indices=None, sample_weights=None, theta=None,
-                     batch_size=4096):
-        """``sum_s omega_s * w_s * hess l_s`` (mean form, data part only).
-
-        With all rows and ``omega = 1/n`` it is the weighted mean Hessian; a
-        sampler passes its subset and estimator weights.
-        """
-        theta = self.theta if theta is None else theta
-        X, y, w = train.X, train.y, train.relative_weight
-        if indices is not None:
-            X, y, w = X[indices], y[indices], w[indices]
-        w = w * (1.0 / train.n if sample_weights is None else sample_weights)
-
-        def blocks(Xc, rows):
-            return w[rows, None, None] * self.curvature(
-                self.probabilities(self.logits(theta, Xc)))
-
-        return self._sandwich(X, blocks, batch_size, zero_sum=True)
-
-    def training_hessian_derivative(self, train, direction, theta=None, batch_size=4096):
-        """``d/dt hess F(theta + t * direction)`` at t = 0 (sum form, P x P).
-
-        The third derivative of the training loss contracted once; NewtonLOO
-        uses it for the error of its Newton step. The l2 penalty adds nothing.
-        """
-        theta = self.theta if theta is None else theta
-
-        def blocks(Xc, rows):
-            P = self.probabilities(self.logits(theta, Xc))
-            dS = self.curvature_derivative(P, self.logits(direction, Xc))
-            return train.weight[rows, None, None] * dS
-
-        return self._sandwich(train.X, blocks, batch_size, zero_sum=True)
-
-    def curvature_derivative(self, P, df):
-        """Change of the per-sample logit curvature S when the logits move by ``df``."""
-        return self.loss.curvature_derivative(P, df)
-
-    def curvature_derivative_forms(self, P, G):
-        """``g^T (dS / df_k) g`` for every logit k: (..., K'), P and G broadcast (..., K')."""
-        return self.loss.curvature_derivative_forms(P, G)
-
-    def regulariser_hessian_mean(self, train):
-        """Regulariser Hessian in mean form (divided by sum_i c_i), as a diagonal."""
-        return self.regulariser_diagonal() / train.weight.sum()
-
-    def hessian(self, train, indices=None, sample_weights=None, theta=None, batch_size=4096):
-        """Mean-form Hessian of the training objective (P x P)."""
-        H = self.data_hessian(train, indices, sample_weights, theta, batch_size)
-        H[np.diag_indices_from(H)] += self.regulariser_hessian_mean(train)
-        return H
-
-    def hvp(self, train, vec, theta=None, batch_size=4096, indices=None, sample_weights=None):
-        """Mean-form Hessian-vector product, streamed (for CG on large P).
-
-        ``indices`` / ``sample_weights``: a sampler's subset, as for :meth:`hessian`.
-        """
-        theta = self.theta if theta is None else theta
-        X, w = train.X, train.relative_weight
-        if indices is not None:
-            X, w = X[indices], w[indices]
-        w = w * (1.0 / train.n if sample_weights is None else sample_weights)
-        out = np.zeros_like(vec)
-        with blas_single_thread():
-            for rows, Xc in self._chunks(X, batch_size):
-                P = self.probabilities(self.logits(theta, Xc))
-                SZ = self._curvature_times(P, self.logits(vec, Xc))  # S (A V^T)
-                out += self._back_project(Xc, w[rows, None] * SZ)
-        return _finite_or_raise(out, X) + self.regulariser_hessian_mean(train) * vec
-
-    def _curvature_times(self, P, Z):
-        """Each row's logit curvature times its row of Z, without the (n, K, K) array."""
-        return self.loss.curvature_times(P, Z)
-
-    def hessian_norms(self, train, theta=None):
-        """||hess l_i||_F for every training row (the logit sampler's sizes)."""
-        theta = self.theta if theta is None else theta
-        out = np.empty(train.n)
-        for rows, Xc in self._chunks(train.X, MAX_CHUNK_ROWS):
-            S = self.curvature(self.probabilities(self.logits(theta, Xc)))
-            if is_sparse(Xc):
-                sq = np.asarray(Xc.multiply(Xc).sum(axis=1)).ravel()
-            else:
-                sq = np.einsum("ij,ij->i", Xc, Xc)
-            out[rows] = np.linalg.norm(S, axis=(1, 2)) * (sq + float(self.fit_intercept))
-        return _finite_or_raise(out, train.X) * train.relative_weight
-
     def embedding(self, X):
         """Feature representation for the feature sampler: X itself."""
         return X
@@ -534,77 +359,6 @@ class LinearModelAdapter(ModelAdapter):
             f"perturbation={perturbation!r} is not available for linear models; "
             "expected 'dropout' or 'gaussian'."
         )
-
-    # ------------------------------------------------------------------ attack
-    def attack(self, X, y_idx, objective):
-        """Attacked copy of the validation rows for AdversarialRobustness.
-
-        ``objective.norm`` None: the transferred gamma attack
-        (:meth:`linear_attack`); "l2" / "linf": the budgeted worst case
-        (:meth:`budgeted_attack`).
-        """
-        if objective.norm is None:
-            return self.linear_attack(X, objective.gamma)
-        return self.budgeted_attack(X, y_idx, objective.epsilon, objective.norm)
-
-    def _attack_weights(self):
-        """W (K', d), refusing a model whose weights give no direction to attack."""
-        W, _ = self._split(self.theta)
-        if not np.any(W - W[:1]) and (self.multinomial or not np.any(W)):
-            raise ValueError(
-                "The model's weights are all zero (or equal across classes): its prediction "
-                "does not depend on x, so there is no direction to attack. Fit it with a "
-                "weaker penalty (larger C) or more informative features."
-            )
-        return W
-
-    def linear_attack(self, X, gamma):
-        """Push each point across the decision boundary by a factor ``gamma``.
-
-        Binary: ``x' = x - gamma * f(x) / ||w||^2 * w`` (Megyeri et al. 2019).
-        Multinomial: the same along ``w_top - w_runner_up`` of the two highest logits.
-        """
-        X = X.toarray() if is_sparse(X) else np.array(X, dtype=np.float64)
-        W = self._attack_weights()
-        F = self.logits(self.theta, X)
-        if not self.multinomial:
-            w = W[0]
-            return X - gamma * (F[:, 0] / (w @ w))[:, None] * w[None, :]
-        order = np.argsort(F, axis=1)
-        top, second = order[:, -1], order[:, -2]
-        rows = np.arange(X.shape[0])
-        direction = W[top] - W[second]
-        margin = F[rows, top] - F[rows, second]
-        norm2 = np.einsum("ij,ij->i", direction, direction)
-        # tied classes with equal weights: nothing to push along
-        step = np.divide(margin, norm2, out=np.zeros_like(margin), where=norm2 > 0)
-        return X - gamma * step[:, None] * direction
-
-    def budgeted_attack(self, X, y_idx, epsilon, norm):
-        """Loss-maximising point of the ball ``||delta|| <= epsilon`` around each row.
-
-        Binary: exact, ``delta* = -epsilon * s * u(w)`` with s = +-1 the label and
-        ``u(w) = w / ||w||_2`` (l2) or ``sign(w)`` (linf): the loss falls with the
-        margin ``s (w.x + b)``, which the ball can lower by at most
-        ``epsilon * ||w||_dual``. Multinomial: the same step along each rival
-        direction ``w_y - w_k`` (k != y); per row the candidate of highest
-        cross-entropy is kept (exact for the margin to every single rival; a
-        lower bound of the joint worst case).
-        """
-        X = X.toarray() if is_sparse(X) else np.array(X, dtype=np.float64)
-        W = self._attack_weights()
-        if not self.multinomial:
-            s = np.where(np.asarray(y_idx) == 1, 1.0, -1.0)
-            return X - epsilon * s[:, None] * _unit_rows(W, norm)
-        F = self.logits(self.theta, X)
-        best, best_loss = X.copy(), np.full(X.shape[0], -np.inf)
-        for k in range(self.n_outputs):
-            delta = -epsilon * _unit_rows(W[y_idx] - W[k], norm)
-            loss = self.per_sample_loss_from_logits(F + delta @ W.T, y_idx)
-            better = (y_idx != k) & (loss > best_loss)
-            best[better] = X[better] + delta[better]
-            best_loss[better] = loss[better]
-        return best
 
     # ------------------------------------------------------------------ scoring pass
     def score_pass(self, train, thetas, directions, *, batch_size, chunk_hook=None,
@@ -706,86 +460,6 @@ def _consecutive_int_codes(y, classes):
     if y.min() < lo or y.max() > classes[-1]:
         return None
     return (y - lo if lo else y).astype(np.intp)  # subtracted in y's own width
-
-
-def check_finite_rows(X, name="X"):
-    """Raise the usual error if X holds NaN or infinity (scanned chunk by chunk)."""
-    values = X.data if is_sparse(X) else X
-    for start in range(0, values.shape[0], MAX_CHUNK_ROWS):
-        if not np.isfinite(values[start:start + MAX_CHUNK_ROWS]).all():
-            raise ValueError(f"{name}: Input {name} contains NaN or infinity.")
-
-
-_BLAS = []
-
-
-def blas_single_thread():
-    """Context: numpy's BLAS on one thread (threadpoolctl).
-
-    The passes run many small products, one or a few per chunk. With
-    OpenBLAS's own threads each product waits for a second core, and on a
-    busy machine (other jobs, or OpenMP threads still spinning after torch
-    or scikit-learn's k-means) that wait dominated: a 10-class ExactHessian
-    at n = 10^4, d = 100 took 3.6-4.3 s with two BLAS threads and 0.27 s with
-    one (benchmarks/RESULTS_scale.md). Parallel work is split by chunks instead.
-    """
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
-
-
-def n_workers():
-    """Cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _parallel_sum(accumulate, n, step):
-    """``sum(accumulate(first, last))`` over contiguous row ranges, one per worker thread.
-
-    Ranges start on chunk boundaries, so the chunks are those of one serial
-    loop; BLAS stays on one thread. One range (a single worker or a single
-    chunk): no thread is started.
-    """
-    n_chunks = -(-n // step)
-    workers = min(n_workers(), n_chunks)
-    bounds = [min(n, step * (n_chunks * j // workers)) for j in range(workers + 1)]
-    with blas_single_thread():
-        if workers <= 1:
-            return accumulate(0, n)
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(accumulate, bounds[:-1], bounds[1:]))
-    return sum(parts[1:], parts[0])
-
-
-def _finite_or_raise(result, X):
-    """``result``, after naming non-finite training rows as the cause if it is not finite."""
-    if not np.isfinite(result).all():
-        check_finite_rows(X)
-    return result
-
-
-def _dense_rows(X, start, stop):
-    """Rows start:stop as float64 (a float32 chunk is converted here, one at a time)."""
-    Xc = X[start:stop]
-    if Xc.dtype != np.float64:
-        Xc = Xc.astype(np.float64)
-    return Xc
-
-
-def _unit_rows(D, norm):
-    """Rows of D scaled to the unit ball's worst direction: D / ||D||_2 or sign(D).
-
-    Rows of zeros stay zero (no direction changes the loss there).
-    """
-    if norm == "linf":
-        return np.sign(D)
-    length = np.linalg.norm(D, axis=1, keepdims=True)
-    return np.divide(D, length, out=np.zeros_like(D), where=length > 0)
 
 
 def _unsupported_message(estimator):

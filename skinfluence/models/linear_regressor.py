@@ -20,10 +20,12 @@ A common factor of F does not change any score (they are in mean form).
 """
 import numpy as np
 from sklearn.linear_model import LinearRegression, Ridge, SGDRegressor
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
+from ..utils._validation import check_real_targets
 from ._loss import HalfSquaredError
-from .linear import LinearModelAdapter, _unit_rows
+from .linear import LinearModelAdapter
+from ._linear_attack import _unit_rows
 
 SUPPORTED_REGRESSORS = ("LinearRegression", "Ridge", "SGDRegressor(loss='squared_error')")
 
@@ -31,22 +33,6 @@ SUPPORTED_REGRESSORS = ("LinearRegression", "Ridge", "SGDRegressor(loss='squared
 def is_linear_regressor(estimator):
     """Whether ``estimator`` is a squared-error linear regressor this module reads."""
     return isinstance(estimator, (LinearRegression, Ridge, SGDRegressor))
-
-
-def check_real_targets(y, name, n):
-    """Regression targets as a finite float64 vector of length ``n``, or a ValueError."""
-    if y is None:
-        raise ValueError(f"{name} is required (1-D targets of length {n}), got None.")
-    try:
-        y = np.asarray(column_or_1d(y, warn=False), dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a 1-D array of real targets: {exc}") from exc
-    if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} targets but the matching features have "
-                         f"{n} rows.")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return y
 
 
 class LinearRegressorAdapter(LinearModelAdapter):

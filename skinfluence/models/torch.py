@@ -40,23 +40,22 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch import nn
-from torch.func import grad, jvp, vmap
+from torch.func import grad, vmap
 
-from .._validation import check_labels, is_sparse
+from ..utils._validation import check_labels, check_real_targets, is_sparse
 from .base import ModelAdapter, TrainingData
 from ._torch_dict import DictRows, forward
 from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
 from ._torch_spec import net_spec
-from .linear_regressor import check_real_targets
+from ._torch_attack import TorchAttackMixin
+from ._torch_curvature import TorchCurvatureMixin, _directional
+from ._torch_rows import CHUNK
 
 __all__ = ["TorchModelAdapter", "make_torch_adapter"]
 
-#: rows per chunk of the validation-side computations (gradient, attack, embedding)
-CHUNK = 4096
 #: basis vectors x rows processed together when the explicit Hessian is built
-HESSIAN_BLOCK = 1 << 18
 _OPTIONS = ("params", "loss", "weight_decay", "classes")
 
 
@@ -80,7 +79,7 @@ def make_torch_adapter(estimator, *, device="auto", **options):
     return TorchModelAdapter(estimator, device=device, **options)
 
 
-class TorchModelAdapter(ModelAdapter):
+class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
     """Differentiable view of a torch classifier (see the module docstring).
 
     Parameters
@@ -374,99 +373,6 @@ class TorchModelAdapter(ModelAdapter):
             parts.append(per_row(member.theta, x, yy, coef[s:s + CHUNK].to(self.device)))
         return torch.cat(parts).T
 
-    def attack(self, X, y_idx, objective):
-        """PGD attacked copy of the rows within the ball ``||delta|| <= epsilon``.
-
-        ``objective.norm``: "linf" (also None, the historical default) or "l2".
-        Each step moves every input by ``alpha * u(grad_x l)`` with ``u`` the
-        sign (linf) or the gradient over its l2 norm per row (l2), ``alpha =
-        epsilon`` for one step (FGSM) and ``2.5 epsilon / steps`` for PGD, then
-        projects back into the ball around the clean input (clipping for linf,
-        rescaling for l2); no box constraint on the values.
-        """
-        objective.check_params()
-        eps, steps, norm = objective.epsilon, objective.steps, objective.norm or "linf"
-        if isinstance(X, DictRows):
-            raise TypeError("AdversarialRobustness attacks one input tensor; a dict input "
-                            "(several forward() arguments) is not supported.")
-        if not X.is_floating_point():
-            raise TypeError("AdversarialRobustness needs floating-point inputs to attack.")
-        alpha = eps if steps == 1 else 2.5 * eps / steps
-        y = torch.as_tensor(np.asarray(y_idx),
-                            dtype=self.dtype if self.is_regressor else torch.int64)
-        parts = []
-        for s in range(0, X.shape[0], CHUNK):
-            x0, yy = self._rows(X, y, s, s + CHUNK)
-            x = x0.clone()
-            for _ in range(int(steps)):
-                x.requires_grad_(True)
-                with torch.enable_grad():
-                    loss = self.spec.loss(self.spec.output(self.module(x)), yy).sum()
-                    (g,) = torch.autograd.grad(loss, x)
-                x = _project(x.detach() + alpha * _ascent(g, norm), x0, eps, norm)
-            parts.append(x.detach())
-        return torch.cat(parts).to(X.device)
-
-    # ------------------------------------------------------------------ Hessians
-    def _weighted_rows(self, train, indices, sample_weights):
-        w = train.relative_weight
-        if indices is None:
-            X, y = train.X, train.y
-        else:
-            idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64, device=train.X.device)
-            X, y, w = train.X[idx], train.y[idx], w[idx]
-        if sample_weights is None:
-            c = w / train.n
-        else:
-            c = w * torch.as_tensor(np.asarray(sample_weights), dtype=self.dtype, device=w.device)
-        return X, y, c
-
-    def _weighted_loss(self, member, x, y, c):
-        losses = self._losses(member, x, y)
-        return lambda theta: (c * losses(theta)).sum()
-
-    def hessian(self, train, indices=None, sample_weights=None, theta=None, batch_size=4096):
-        """Mean-form Hessian (P x P numpy float64): ``sum_s c_s hess l_s + diag(decay)``.
-
-        Built from stacked forward-over-reverse Hessian-vector products, a block
-        of unit vectors at a time (``vmap``), so memory stays bounded.
-        """
-        member = self._member(theta)
-        X, y, c = self._weighted_rows(train, indices, sample_weights)
-        P = self.n_params
-        cols = min(P, 512)
-        rows = max(1, min(batch_size, HESSIAN_BLOCK // cols))
-        H = torch.zeros((P, P), dtype=torch.float64, device=self.device)
-        for c0 in range(0, P, cols):
-            k = min(cols, P - c0)
-            E = torch.zeros((k, P), dtype=self.dtype, device=self.device)
-            E[torch.arange(k), c0 + torch.arange(k)] = 1.0
-            for s in range(0, X.shape[0], rows):
-                x, yy = self._rows(X, y, s, s + rows)
-                g = grad(self._weighted_loss(member, x, yy, c[s:s + rows].to(self.device)))
-                H[c0:c0 + k] += vmap(lambda e: jvp(g, (member.theta,), (e,))[1])(E).double()
-        H = 0.5 * (H + H.T) + torch.diag(self.weight_decay.double())
-        return H.cpu().numpy()
-
-    def hvp(self, train, vec, theta=None, batch_size=4096, indices=None, sample_weights=None):
-        """Mean-form Hessian-vector product, streamed; returned like ``vec`` (tensor or numpy)."""
-        member = self._member(theta)
-        v = as_vector(vec, self.theta)
-        X, y, c = self._weighted_rows(train, indices, sample_weights)
-        out = torch.zeros_like(v)
-        for s in range(0, X.shape[0], batch_size):
-            x, yy = self._rows(X, y, s, s + batch_size)
-            g = grad(self._weighted_loss(member, x, yy, c[s:s + batch_size].to(self.device)))
-            out += jvp(g, (member.theta,), (v,))[1]
-        out = out + self.weight_decay * v
-        if isinstance(vec, np.ndarray):
-            return out.double().cpu().numpy()
-        return out.to(vec.dtype)
-
-    def regulariser_hessian_mean(self, train):
-        """The weight decay's diagonal (the loss is a mean already, whatever ``train``)."""
-        return self.weight_decay
-
     def with_parameters(self, estimator, theta):
         """A deep copy of ``estimator`` (net or module) whose weights are ``theta``."""
         new = copy.deepcopy(estimator)
@@ -508,19 +414,6 @@ class TorchModelAdapter(ModelAdapter):
     def embedding(self, X):
         """Penultimate-layer representation (the input of the last layer), (n, m)."""
         return self._embed_and_proba(X)[0]
-
-    def hessian_norms(self, train, theta=None):
-        """``||hess_f l_i||_F * (||a_i||^2 + 1)``, a_i the penultimate embedding."""
-        emb, P = self._embed_and_proba(train.X)
-        if self.is_regressor:  # (f - y)^2: curvature 2 in the output
-            curv = np.full(P.shape[0], 2.0)
-        elif self.spec.binary_output:
-            curv = P[:, 1] * (1.0 - P[:, 1])
-        else:
-            s2 = (P ** 2).sum(1)
-            curv = np.sqrt(np.maximum(s2 - 2.0 * (P ** 3).sum(1) + s2 ** 2, 0.0))
-        sq = np.einsum("ij,ij->i", emb, emb) + 1.0
-        return curv * sq * train.relative_weight.double().cpu().numpy()
 
     # ------------------------------------------------------------------ members
     def perturbed_parameters(self, perturbation, level, rng):
@@ -604,42 +497,3 @@ class TorchModelAdapter(ModelAdapter):
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
-
-
-def _directional(f, theta, v, n_rows, random=False):
-    """Derivative of ``f`` (a vector of n values) along ``v`` (P,) or each column of v (P, B).
-
-    A block goes through ``vmap`` over ``jvp`` in groups of at most
-    ``HESSIAN_BLOCK / n_rows`` columns (bounded memory): (n,) or (n, B).
-    ``random``: dropout is on (activation members), one mask for every column
-    (vmap's randomness="same", measured 13x slower, so only then).
-    """
-    if v.ndim == 1:
-        return jvp(f, (theta,), (v,))[1]
-    group = max(1, HESSIAN_BLOCK // max(1, n_rows))
-    one = (lambda t: jvp(f, (theta,), (t,))[1])
-    batched = vmap(one, randomness="same" if random else "error")
-    parts = [batched(v[:, b:b + group].T)
-             for b in range(0, v.shape[1], group)]
-    return torch.cat(parts).T
-
-
-def _row_norms(t):
-    """l2 norm of each row of t (all but the first dimension), broadcastable to t."""
-    return t.flatten(1).norm(dim=1).reshape((-1,) + (1,) * (t.dim() - 1))
-
-
-def _ascent(g, norm):
-    """Unit-ball direction of steepest ascent: sign(g) (linf) or g / ||g||_2 per row (l2)."""
-    if norm == "linf":
-        return g.sign()
-    return g / _row_norms(g).clamp_min(torch.finfo(g.dtype).tiny)
-
-
-def _project(x, x0, eps, norm):
-    """Nearest point of the ball ``||x - x0|| <= eps`` (clip for linf, rescale for l2)."""
-    if norm == "linf":
-        return torch.minimum(torch.maximum(x, x0 - eps), x0 + eps)
-    delta = x - x0
-    scale = (eps / _row_norms(delta).clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1.0)
-    return x0 + delta * scale

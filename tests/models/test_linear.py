@@ -171,12 +171,12 @@ def _softmax_hessian_by_kronecker(X, y, model, fit_intercept):
 def test_multinomial_hessian_matches_the_kronecker_sum(fit_intercept, batch_size, workers,
                                                        monkeypatch):
     from sklearn.datasets import make_classification
-    import skinfluence.models.linear as linear
+    import skinfluence.models._row_chunks as row_chunks
 
     X, y = make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=4,
                                n_clusters_per_class=1, random_state=3)
     model = exact_logistic(C=0.7, fit_intercept=fit_intercept).fit(X, y)
-    monkeypatch.setattr(linear, "n_workers", lambda: workers)
+    monkeypatch.setattr(row_chunks, "n_workers", lambda: workers)
     a = LinearModelAdapter(model)
     H = a.hessian(a.training_data(X, y), batch_size=batch_size)
     np.testing.assert_allclose(H, _softmax_hessian_by_kronecker(X, y, model, fit_intercept),

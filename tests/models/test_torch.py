@@ -420,7 +420,7 @@ def test_half_moons_flip_detection(moons_net):
         record_statistic(f"half_moons_auc.{name}", aucs[name])
     print("half-moons flip-detection AUC:", {k: round(v, 3) for k, v in aucs.items()})
     # Bars measured over 10 training seeds x OMP_NUM_THREADS 1 and 2
-    # (benchmarks/bench_test_margins.py, RESULTS_test_margins.md), min / mean:
+    # (benchmarks/quality/bench_test_margins.py, RESULTS_test_margins.md), min / mean:
     # IP 0.994 / 0.999; IPEnsemble dropout 0.615 / 0.882; gaussian 0.955 / 0.995;
     # ExactHessian 0.401 / 0.530 (chance: the indefinite curvature of this net scrambles
     # the ranking), IP - ExactHessian 0.366 / 0.469.

@@ -1,0 +1,12 @@
+"""Label and target cleaning: which rows look mislabeled, and whether acting on them pays.
+
+- :func:`~skinfluence.find_label_issues` (``_label_issues``; regressors in
+  ``_target_issues``; precomputed probabilities in ``_precomputed_issues``);
+- how many labels look wrong, and which (``_label_noise``, ``_target_noise``);
+- the cross-fitted scoring every estimator uses (``_crossfit``,
+  ``_crossfit_regression``) and the check that acting helps the held-out folds
+  (``_refit_check``).
+"""
+from ._label_issues import find_label_issues
+
+__all__ = ["find_label_issues"]

@@ -1,0 +1,134 @@
+"""Hessian-based influence: ``v = (H + damping I)^-1 grad J``, exact or on sampled rows."""
+import numbers
+
+from ..utils._params import resolve
+from ..utils._compat import Interval, StrOptions
+from ._base import Method, MethodOutput, _check_damping
+from ._hessian_solve import _HessianSolveMixin
+from ._ip import _single_pass
+from .samplers import SAMPLERS, Sampler
+
+
+class ExactHessian(_HessianSolveMixin, Method):
+    """Classical influence: ``v = (H + damping I)^-1 grad J``.
+
+    ``H`` is the Hessian of the estimator's actual training objective in mean
+    form (for ``LogisticRegression(C)``: ``mean_i hess l_i + I_w / (C n)``).
+    Removing sample i changes J by about ``+score_i / n``.
+
+    Parameters
+    ----------
+    damping : float or "auto", default="auto"
+        "auto": 0 when H is positive definite, else the smallest value that
+        makes it so (reported as ``damping`` on the result).
+    solver : {"auto", "cholesky", "cg", "lissa"}, default="auto"
+        "auto": Cholesky up to ``max_cholesky_params`` parameters, CG above.
+    max_cholesky_params : int, default=5000
+    tol : float or "auto", default="auto"
+        Relative residual ``||(H + damping I) v - grad J|| / ||grad J||`` at
+        which CG / LiSSA stop. "auto": 1e-10 for float64 HVPs (linear
+        models), 1e-5 for float32 ones (networks: their rounding floor).
+    max_iter : int or None, default=None
+        None: CG stops after ``min(10 P, 500)`` iterations (one HVP, i.e. one
+        pass over the training rows, each), LiSSA after 1000 steps. The
+        residual reached is ``extras["solver_residual"]``; a CG run that ends
+        above ``tol`` warns (ConvergenceWarning). With
+        ``damping="auto"`` on a network, the damping is estimated from 20
+        Lanczos steps (20 HVPs), and raised where CG meets negative curvature
+        (CG restarts; ``solver_iterations`` counts every run).
+    lissa_scale : float or None, default=None
+        LiSSA's scale (above H's largest eigenvalue); None estimates it.
+
+    Examples
+    --------
+    >>> from skinfluence import ExactHessian
+    >>> ExactHessian(damping=1e-3)
+    ExactHessian(damping=0.001)
+    """
+
+    shorthand = "exact_hessian"
+
+    def __init__(self, damping="auto", solver="auto", max_cholesky_params=5000, tol="auto",
+                 max_iter=None, lissa_scale=None):
+        self.damping = damping
+        self.solver = solver
+        self.max_cholesky_params = max_cholesky_params
+        self.tol = tol
+        self.max_iter = max_iter
+        self.lissa_scale = lissa_scale
+
+    def compute(self, ctx):
+        _check_damping(self.damping)
+        a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
+        v, damping, extras = self._solve(
+            ctx, lambda: a.hessian(t, batch_size=bs), lambda x: a.hvp(t, x, batch_size=bs)
+        )
+        return MethodOutput(_single_pass(ctx, v), damping=damping, extras=extras)
+
+
+class SampledHessian(_HessianSolveMixin, Method):
+    """Influence with the Hessian estimated on a subset chosen by a sampler.
+
+    ``v = (H_S + damping I)^-1 grad J`` where ``H_S`` is an unbiased estimate of
+    the mean data Hessian from ``m`` samples, plus the exact regulariser.
+
+    Parameters
+    ----------
+    sampler : {"logit", "random", "feature"} or Sampler, default="logit"
+        "logit" measured the most faithful (benchmarks/RESULTS.md); sampling
+        only pays when m is large against the number of parameters.
+    fraction : float in (0, 1], default=0.1
+        Subset size as a fraction of n (ignored when ``n_samples`` is set).
+    n_samples : int or None, default=None
+    damping, solver, max_cholesky_params, tol, max_iter :
+        As for :class:`ExactHessian`.
+
+    Examples
+    --------
+    >>> from skinfluence import SampledHessian
+    >>> SampledHessian(sampler="random", fraction=0.2)
+    SampledHessian(fraction=0.2, sampler='random')
+    """
+
+    shorthand = "sampled_hessian"
+    _parameter_constraints = {
+        **_HessianSolveMixin._parameter_constraints,
+        "sampler": [StrOptions(set(SAMPLERS)), Sampler],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, sampler="logit", fraction=0.1, n_samples=None, damping="auto",
+                 solver="auto", max_cholesky_params=5000, tol="auto", max_iter=None):
+        self.sampler = sampler
+        self.fraction = fraction
+        self.n_samples = n_samples
+        self.damping = damping
+        self.solver = solver
+        self.max_cholesky_params = max_cholesky_params
+        self.tol = tol
+        self.max_iter = max_iter
+
+    lissa_scale = None
+
+    def subset_size(self, n):
+        if self.n_samples is not None:
+            if not isinstance(self.n_samples, numbers.Integral) or not 1 <= self.n_samples <= n:
+                raise ValueError(f"n_samples must be an int in [1, {n}], got {self.n_samples!r}.")
+            return int(self.n_samples)
+        if not isinstance(self.fraction, numbers.Real) or not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}.")
+        return max(1, int(round(self.fraction * n)))
+
+    def compute(self, ctx):
+        _check_damping(self.damping)
+        a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
+        sampler = resolve(self.sampler, SAMPLERS, "sampler")
+        idx, omega = ctx.cached("subset", lambda: sampler.sample(a, t, self.subset_size(t.n),
+                                                                 ctx.rng))
+        v, damping, extras = self._solve(
+            ctx, lambda: a.hessian(t, idx, omega, batch_size=bs),
+            lambda x: a.hvp(t, x, batch_size=bs, indices=idx, sample_weights=omega),
+        )
+        extras["subset_indices"] = idx
+        return MethodOutput(_single_pass(ctx, v), damping=damping, extras=extras)
