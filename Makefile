@@ -65,7 +65,7 @@ clean:
 	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache doc/_build doc/auto_examples doc/api/generated
 
 # Mutation testing of the scoring core (slow; not CI): mutmut in a snapshot under mutants/,
-# each module with the test files that exercise it. Results: benchmarks/RESULTS_mutation.md.
+# each module with the test files that exercise it. Results: benchmarks/quality/RESULTS_mutation.md.
 .PHONY: mutation
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.3"

@@ -15,8 +15,9 @@ and the methods' own randomness. Per method and seed:
   clock, one thread); for the net also in epochs (time / one epoch of its fit);
 - **work**: the adapter calls it made: streamed scoring passes over the
   training rows, Hessian-vector products, explicit Hessians built;
-- **memory**: the peak resident memory of the process during the call, above
-  what it held before (Linux ``VmHWM``, reset before each call);
+- **memory**: linear, the peak of numpy's allocations during the call
+  (tracemalloc); network, the largest array the method builds, from the net's
+  parameter count and layer widths (torch's allocations are not traced);
 - **LDS**: ``influence_matrix`` for the 100 test rows, scored by
   ``skinfluence.metrics.linear_datamodeling_score`` (50 halves, one refit each,
   the same refits for every method);
@@ -25,7 +26,8 @@ and the methods' own randomness. Per method and seed:
   without that row (the score predicts the loss rises when a beneficial row
   goes).
 
-Run (writes ``RESULTS_choosing.md`` beside this file)::
+Run (writes ``RESULTS_choosing.md`` and the per-seed rows, ``RESULTS_choosing.jsonl``, beside
+this file)::
 
     OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/methods/bench_choosing.py --seeds 0 1 2 3 4
 """
@@ -34,6 +36,7 @@ import contextlib
 import json
 import os
 import time
+import tracemalloc
 
 import numpy as np
 import torch
@@ -96,61 +99,71 @@ def split(seed):
 
 @contextlib.contextmanager
 def counted():
-    """Count the adapter calls of every ModelAdapter subclass: passes, HVPs, Hessians."""
-    counts = {"score_pass": 0, "hvp": 0, "hessian": 0}
-    saved = []
-    classes = set()
-    todo = [ModelAdapter]
-    while todo:
-        c = todo.pop()
-        classes.add(c)
-        todo.extend(c.__subclasses__())
-    for cls in classes:
-        for name in counts:
-            if name in vars(cls):
-                original = vars(cls)[name]
+    """Count the adapter calls of every ModelAdapter subclass: passes, HVPs, Hessians.
 
-                def wrapper(self, *a, _orig=original, _name=name, **k):
-                    counts[_name] += 1
-                    return _orig(self, *a, **k)
-                saved.append((cls, name, original))
-                setattr(cls, name, wrapper)
+    Each class gets a wrapper around the function it resolves (its own or a
+    mixin's), read before any wrapper is set, so no call is counted twice.
+    """
+    counts = {"score_pass": 0, "hvp": 0, "hessian": 0}
+    classes, todo = set(), [ModelAdapter]
+    while todo:
+        cls = todo.pop()
+        classes.add(cls)
+        todo.extend(cls.__subclasses__())
+    originals = [(cls, name, cls.__dict__.get(name), getattr(cls, name))
+                 for cls in classes for name in counts if callable(getattr(cls, name, None))]
+    for cls, name, _, function in originals:
+        def wrapper(self, *a, _function=function, _name=name, **k):
+            counts[_name] += 1
+            return _function(self, *a, **k)
+        setattr(cls, name, wrapper)
     try:
         yield counts
     finally:
-        for cls, name, original in saved:
-            setattr(cls, name, original)
-
-
-def _status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) * 1024
-    return 0
+        for cls, name, own, _ in originals:
+            if own is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, own)
 
 
 def measured(fn):
-    """(result, seconds, peak bytes above the resident memory before the call, counts)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak resident size to the current one
-    before = _status("VmRSS:")
-    with counted() as counts:
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-    return result, seconds, max(0, _status("VmHWM:") - before), dict(counts)
+    """(result, seconds, peak traced bytes, adapter-call counts) of one call.
+
+    The peak is tracemalloc's: every numpy allocation (the linear adapter's
+    Hessians, chunks and factorisations), not torch's own tensors.
+    """
+    tracemalloc.start()
+    try:
+        with counted() as counts:
+            start = time.perf_counter()
+            result = fn()
+            seconds = time.perf_counter() - start
+        return result, seconds, tracemalloc.get_traced_memory()[1], dict(counts)
+    finally:
+        tracemalloc.stop()
 
 
-def loo_correlation(model, X, y, Xt, yt, scores, rng, n_rows=100):
+def largest_array_mib(net, name):
+    """The largest array a method builds for this net, from its parameter count and layers."""
+    layers = [m for m in net.module_.modules() if isinstance(m, nn.Linear)]
+    n_params = sum(p.numel() for p in net.module_.parameters())
+    if name in ("exact_hessian", "sampled_hessian"):
+        return n_params ** 2 * 8 / 2**20  # the explicit (P, P) Hessian, float64
+    if name == "kfac":
+        return max(max((m.in_features + 1) ** 2, m.out_features ** 2) for m in layers) * 8 / 2**20
+    return 5 * n_params * 8 / 2**20  # at most a few parameter vectors (members, directions)
+
+
+def loo_changes(model, X, y, Xt, yt, rows):
+    """Change of the mean test log-loss when each of ``rows`` is left out and the model refit."""
     base = log_loss(yt, model.predict_proba(Xt), labels=model.classes_)
-    rows = rng.choice(len(y), n_rows, replace=False)
     change = []
     for i in rows:
         keep = np.arange(len(y)) != i
         refit = clone(model).fit(X[keep], y[keep])
         change.append(log_loss(yt, refit.predict_proba(Xt), labels=model.classes_) - base)
-    return float(pearsonr(scores[rows], change)[0])
+    return np.array(change)
 
 
 def run_case(case, seed, n_subsets):
@@ -169,11 +182,19 @@ def run_case(case, seed, n_subsets):
         model.fit(X, y)
         fit_seconds = time.perf_counter() - start
         epoch = fit_seconds / EPOCHS
+    if case == "linear":
+        loo_rows = np.random.default_rng(seed).choice(len(y), 100, replace=False)
+        loo = loo_changes(model, X, y, Xt, yt, loo_rows)
     rows, matrices = [], {}
     for name, spec in METHODS.items():
         method = method_object(spec)
         if case == "linear" and spec == "checkpoints":
             continue
+        try:  # warm-up, untimed: torch's first vmap / jvp calls cost more than later ones
+            influence_scores(model, X[:200], y[:200], Xt[:5], yt[:5], method=method_object(spec),
+                             random_state=seed)
+        except (TypeError, ValueError):
+            pass
         try:
             scores, seconds, peak, counts = measured(
                 lambda: influence_scores(model, X, y, Xt, yt, method=method, random_state=seed))
@@ -187,9 +208,9 @@ def run_case(case, seed, n_subsets):
                    fit_seconds=fit_seconds, **counts)
         if epoch is not None:
             row["epochs"] = seconds / epoch
+            row["peak_mib"] = largest_array_mib(model, spec)
         if case == "linear":
-            row["loo"] = loo_correlation(model, X, y, Xt, yt, scores,
-                                         np.random.default_rng(seed))
+            row["loo"] = float(pearsonr(np.asarray(scores)[loo_rows], loo)[0])
         rows.append(row)
         print(json.dumps(row), flush=True)
     refit_model = model if case == "linear" else make_net()
@@ -209,7 +230,7 @@ def _cell(values, fmt):
 
 def table(rows):
     out = ["| case | method | time (s) | epochs | scoring passes | HVPs | Hessians built "
-           "| peak memory (MiB) | LOO r | LDS |",
+           "| memory (MiB) | LOO r | LDS |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for case in ("linear", "network"):
         for name in METHODS:
@@ -236,12 +257,45 @@ def table(rows):
     return "\n".join(out)
 
 
+def write_report(rows, path, seeds):
+    import platform
+
+    import sklearn
+
+    header = [
+        "# Choosing a method: cost and faithfulness on a linear model and an MLP", "",
+        f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores, no GPU; one BLAS and one "
+        f"torch thread. Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}, torch {torch.__version__}.",
+        "Command: `OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/methods/bench_choosing.py "
+        f"--seeds {' '.join(map(str, seeds))}` (per-seed rows: `RESULTS_choosing.jsonl`).", "",
+        "Mean (min-max) over the seeds. Time: one `influence_scores` call on the mean test "
+        "loss, after an untimed warm-up; epochs: that time over one epoch of the net's own "
+        "fit. Scoring passes / HVPs / Hessians: the adapter's `score_pass`, `hvp` and "
+        "`hessian` calls (an ensemble scores all its members in one pass; K-FAC's factor "
+        "passes run inside the method). Memory: linear, numpy's traced peak; network, the "
+        "largest array the method builds. LOO r: Pearson r of the scores with the refitted "
+        "change of the test loss for 100 rows. LDS: 50 halves, one refit each, the same "
+        "refits for every method.", "",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(header) + table(rows) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--subsets", type=int, default=50)
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS_choosing.jsonl"))
+    parser.add_argument("--report", action="store_true",
+                        help="only write RESULTS_choosing.md from the rows in --out")
     args = parser.parse_args()
+    if args.report:
+        with open(args.out) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        seeds = sorted({r["seed"] for r in rows})
+        write_report(rows, os.path.join(HERE, "RESULTS_choosing.md"), seeds)
+        return
     torch.set_num_threads(1)
     rows = []
     with threadpool_limits(1):
@@ -250,6 +304,7 @@ def main():
                 rows += run_case(case, seed, args.subsets)
                 with open(args.out, "w") as f:
                     f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    write_report(rows, os.path.join(HERE, "RESULTS_choosing.md"), args.seeds)
     print(table(rows))
 
 

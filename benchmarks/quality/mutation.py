@@ -25,17 +25,17 @@ WORK = ROOT / "mutants" / "_work"
 #: group -> (files to mutate, test files that exercise them)
 GROUPS = {
     "methods": (["skinfluence/methods.py"],
-                ["tests/test_methods.py", "tests/test_references.py",
+                ["tests/methods/test_methods.py", "tests/test_references.py",
                  "tests/test_bad_input.py"]),
     "objectives": (["skinfluence/objectives.py"],
-                   ["tests/test_objectives.py", "tests/test_references.py",
+                   ["tests/objectives/test_objectives.py", "tests/test_references.py",
                     "tests/test_bad_input.py"]),
     "crossfit": (["skinfluence/cleaning/_crossfit.py"],
-                 ["tests/test_bad_input.py", "tests/test_estimators.py"]),
+                 ["tests/test_bad_input.py", "tests/estimators/test_estimators.py"]),
     "estimators": (["skinfluence/estimators.py"],
-                   ["tests/test_estimators.py", "tests/test_references.py"]),
+                   ["tests/estimators/test_estimators.py", "tests/test_references.py"]),
     "models": (["skinfluence/models/linear.py", "skinfluence/methods/_newton_loo.py"],
-               ["tests/models/test_linear.py", "tests/test_newton_loo.py",
+               ["tests/models/test_linear.py", "tests/methods/test_newton_loo.py",
                 "tests/test_references.py"]),
 }
 

@@ -28,12 +28,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_LABEL_NOISE_TESTS = ["tests/test_label_noise.py", "tests/test_label_issues.py"]
-_TRUSTED_TESTS = ["tests/test_estimators.py", "tests/test_label_issues.py"]
+_LABEL_NOISE_TESTS = ["tests/cleaning/test_label_noise.py", "tests/cleaning/test_label_issues.py"]
+_TRUSTED_TESTS = ["tests/estimators/test_estimators.py", "tests/cleaning/test_label_issues.py"]
+
+_FAIR_TARGET = "skinfluence/estimators/_fair_target.py"
 
 #: module -> (file, its own test files, [(bug id, line as written, the bug)])
 MODULES = {
-    "fair_target": ("skinfluence/estimators/_fair_target.py", ["tests/test_fairness.py"], [
+    "fair_target": (_FAIR_TARGET, ["tests/estimators/test_fairness.py"], [
         ("half-class budget dropped",
          "budget = {c: int(np.sum(eligible & (plan.y == c))) // 2",
          "budget = {c: int(np.sum(eligible & (plan.y == c))) // 1"),
@@ -63,7 +65,7 @@ MODULES = {
          "y != pos]",
          "cells = [np.ones(len(y), bool)] if kind == \"demographic_parity\" else [y == pos]"),
     ]),
-    "robust_metrics": ("skinfluence/metrics.py", ["tests/test_metrics.py"], [
+    "robust_metrics": ("skinfluence/metrics.py", ["tests/metrics/test_metrics.py"], [
         ("binary tie counted as robust (> to >=)",
          "return known & (s * F[:, 0] > epsilon * np.linalg.norm(W[0], ord=order))",
          "return known & (s * F[:, 0] >= epsilon * np.linalg.norm(W[0], ord=order))"),
@@ -127,7 +129,7 @@ MODULES = {
          "if n == 0:",
          "if n < 0:"),
     ]),
-    "cli": ("skinfluence/cli.py", ["tests/test_cli.py", "-k", "not demo"], [
+    "cli": ("skinfluence/cli.py", ["tests/cli/test_cli.py", "-k", "not demo"], [
         ("fraction 1 accepted",
          "_fraction = _argument(float, lambda v: 0 <= v < 1,",
          "_fraction = _argument(float, lambda v: 0 <= v <= 1,"),
@@ -159,7 +161,7 @@ MODULES = {
          "frame, n_dropped = drop_missing(frame, frame.columns.drop(unused), args.file)",
          "frame, n_dropped = drop_missing(frame, frame.columns, args.file)"),
     ]),
-    "tabular": ("skinfluence/cli/_tabular.py", ["tests/test_cli.py", "-k", "not demo"], [
+    "tabular": ("skinfluence/cli/_tabular.py", ["tests/cli/test_cli.py", "-k", "not demo"], [
         ("a name repeated twice passes",
          "repeated = sorted({n for n in names if names.count(n) > 1})",
          "repeated = sorted({n for n in names if names.count(n) > 2})"),

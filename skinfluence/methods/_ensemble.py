@@ -30,7 +30,7 @@ class IPEnsemble(Method):
         ``m_k ~ Bernoulli(1 - p)``; "gaussian": ``theta_k = theta + N(0, sigma^2)``;
         "activation" (torch only): the module's own dropout layers on, a fixed
         seed per member. Measured on networks that memorised flipped labels
-        (benchmarks/RESULTS_torch.md, 10 seeds): parameter noise
+        (benchmarks/models/RESULTS_torch.md, 10 seeds): parameter noise
         moved flip-detection AUC unreliably (-0.16 to +0.12 by noise level;
         there, every level lowered the mean, 0.78 -> 0.72-0.77), activation
         dropout did not beat IP, checkpoint members raised it (0.78 -> 0.83,

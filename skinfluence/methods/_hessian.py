@@ -75,7 +75,7 @@ class SampledHessian(_HessianSolveMixin, Method):
     Parameters
     ----------
     sampler : {"logit", "random", "feature"} or Sampler, default="logit"
-        "logit" measured the most faithful (benchmarks/RESULTS.md); sampling
+        "logit" measured the most faithful (benchmarks/methods/RESULTS_methods.md); sampling
         only pays when m is large against the number of parameters.
     fraction : float in (0, 1], default=0.1
         Subset size as a fraction of n (ignored when ``n_samples`` is set).

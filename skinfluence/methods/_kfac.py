@@ -74,27 +74,36 @@ class KFAC(Method):
         self.validate()
         a = ctx.adapter
         layers = _linear_layers(a)
-        grad = a.objective_gradient(ctx.terms)
-        A, B = _factors(a, ctx.train, layers, ctx.batch_size)
-        parts = a.space.unflatten(grad.detach())
+        grad = ctx.gradient().detach()  # (P,), or (P, m): one column per test row
+        A, B = ctx.cached("kfac_factors", lambda: _factors(a, ctx.train, layers, ctx.batch_size))
+        roots = ctx.cached("kfac_eigh", lambda: [(torch.linalg.eigh(Al), torch.linalg.eigh(Bl))
+                                                 for Al, Bl in zip(A, B)])
         decay = a.space.unflatten(a.weight_decay)
+        columns = grad[:, None] if grad.ndim == 1 else grad
+        v = torch.stack([self._precondition(a, layers, roots, decay, columns[:, j])
+                         for j in range(columns.shape[1])], 1)
+        v = v[:, 0] if grad.ndim == 1 else v
+        scores = a.score_pass(ctx.train, [a.theta], [v], batch_size=ctx.batch_size,
+                              progress=ctx.progress)[:, 0]
+        return MethodOutput(scores, damping=float(self.damping))
+
+    def _precondition(self, a, layers, roots, decay, grad):
+        """``(A kron B + (decay + damping) I)^-1 grad`` layer by layer, for one gradient (P,)."""
+        import torch
+
+        parts = a.space.unflatten(grad)
         out = {}
-        for (name, layer), Al, Bl in zip(layers, A, B):
+        for (name, layer), ((ea, Ua), (eb, Ub)) in zip(layers, roots):
             W = parts[_pname(name, "weight")].double()
             has_bias = _pname(name, "bias") in parts
             M = torch.cat([W, parts[_pname(name, "bias")].double()[:, None]], 1) if has_bias else W
             lam = torch.cat([decay[_pname(name, "weight")].reshape(-1)]
                             + ([decay[_pname(name, "bias")]] if has_bias else [])).double().mean()
-            ea, Ua = torch.linalg.eigh(Al)
-            eb, Ub = torch.linalg.eigh(Bl)
             V = Ub @ ((Ub.T @ M @ Ua) / (eb[:, None] * ea[None, :] + lam + self.damping)) @ Ua.T
             out[_pname(name, "weight")] = V[:, :W.shape[1]]
             if has_bias:
                 out[_pname(name, "bias")] = V[:, -1]
-        v = a.space.flatten({k: t.to(grad.dtype) for k, t in out.items()})
-        scores = a.score_pass(ctx.train, [a.theta], [v], batch_size=ctx.batch_size,
-                              progress=ctx.progress)[:, 0]
-        return MethodOutput(scores, damping=float(self.damping))
+        return a.space.flatten({k: t.to(grad.dtype) for k, t in out.items()})
 
 
 def _linear_layers(adapter):

@@ -89,7 +89,7 @@ class LogitSampler(Sampler):
 
     ``q_i ∝ ||hess l_i||_F`` (log-loss linear model: ``p_i (1 - p_i) ||a_i||^2``);
     m draws with replacement, ``omega_s = 1 / (m n q_s)``: an unbiased estimate
-    of the mean Hessian. Measured best of the three (benchmarks/methods/RESULTS.md).
+    of the mean Hessian. Measured best of the three (benchmarks/methods/RESULTS_methods.md).
     """
 
     shorthand = "logit"

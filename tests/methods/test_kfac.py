@@ -98,6 +98,22 @@ def test_last_layer_of_a_cnn_equals_the_exact_inverse_on_its_features():
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("damping", [1e-3, 0.3])
+def test_influence_matrix_gives_one_exact_row_per_test_row(damping):
+    from skinfluence import influence_matrix
+
+    X, y, Xv, yv = _data(3)
+    lin = _zero_linear(X.shape[1], 3, True)  # equal logits: K-FAC is the exact inverse
+    got = influence_matrix(lin, X, y, Xv[:4], yv[:4], loss=nn.CrossEntropyLoss(),
+                           method=KFAC(damping=damping), test_batch_size=3)
+    assert got.shape == (4, len(y))
+    for j in range(4):
+        expected = reference((X, Xv[j:j + 1]), y, Xv[j:j + 1], yv[j:j + 1],
+                             list(lin.parameters()), _ce, damping)
+        np.testing.assert_allclose(got[j], expected, rtol=1e-9,
+                                   atol=1e-12 * np.abs(expected).max())
+
+
 def test_not_exact_where_the_output_hessian_varies():
     X, y, Xv, yv = _data(3)
     torch.manual_seed(0)
