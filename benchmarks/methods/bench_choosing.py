@@ -279,7 +279,7 @@ def write_report(rows, path, seeds):
         "refits for every method.", "",
     ]
     with open(path, "w") as f:
-        f.write("\n".join(header) + table(rows) + "\n")
+        f.write("\n".join(header) + "\n" + table(rows) + "\n")
 
 
 def main():
