@@ -158,7 +158,8 @@ def influence_scores(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, X_val
     if not lazy:
         sample_weight = check_sample_weight(sample_weight, n_rows)
     train = adapter.training_data(X, y, sample_weight)
-    if not lazy and train.y.min() == train.y.max():  # class indices: O(n), no sort
+    if not lazy and not getattr(adapter, "is_regressor", False) \
+            and train.y.min() == train.y.max():  # class indices: O(n), no sort
         raise ValueError("y contains a single class; influence needs at least two.")
     result = _score(adapter, train, X_val, y_val, sensitive_features_val, method, objective,
                     batch_size, random_state, verbose, lazy)
@@ -202,7 +203,10 @@ def _score(adapter, train, X_val, y_val, s_val, method, objective, batch_size, r
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
         # a numerical failure whose cause is features beyond the squares' range says so
         if not lazy:
-            for name, rows in (("X", train.X), ("X_val", terms.X)):
+            named = [("X", train.X), ("X_val", terms.X)]
+            if getattr(adapter, "is_regressor", False):  # real targets enter the squares too
+                named += [("y", train.y), ("y_val", terms.y)]
+            for name, rows in named:
                 check_not_overflowing(rows, name, getattr(adapter, "dtype", np.float64), exc)
         raise
     as_array = _keep if lazy else _to_numpy  # Dask arrays stay lazy

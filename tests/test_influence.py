@@ -146,3 +146,28 @@ def test_estimator_path_skips_the_second_check_and_scores_the_same(kind):
                           objective=Utility(), random_state=0)
     want = influence_scores(model, X.astype(float), y, X[:20], y[:20], method="exact_hessian")
     np.testing.assert_allclose(got, want, rtol=1e-6 if kind == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300])
+def test_overflowing_regression_targets_are_named(scale):
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + 0.1 * rng.normal(size=40)) * scale
+    with np.errstate(all="ignore"):
+        model = Ridge().fit(X, y)
+        with pytest.raises(ValueError, match=r"^y has entries as large as .* rescale y"):
+            influence_scores(model, X, y, X, y)
+
+
+@pytest.mark.parametrize("value", [0.0, 3.5])
+def test_a_constant_regression_target_has_zero_influence(value):
+    # every residual is zero, so every per-row gradient is: the scores are exactly zero
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 2)), np.full(30, value)
+    for model in (Ridge().fit(X, y), LinearRegression().fit(X, y)):
+        scores = influence_scores(model, X, y, X[:5], y[:5], method="exact_hessian")
+        np.testing.assert_allclose(scores, 0.0, atol=1e-12)

@@ -115,3 +115,44 @@ def test_the_public_functions_are_typed():
         hints = typing.get_type_hints(func)  # every annotation resolves
         params = inspect.signature(func).parameters
         assert set(params) <= set(hints) and "return" in hints, func.__name__
+
+
+def test_kfac_without_torch_says_what_it_needs():
+    code = _BLOCK_TORCH + textwrap.dedent("""
+        from sklearn.linear_model import LogisticRegression
+        import skinfluence
+        from skinfluence.datasets import make_flipped_blobs
+        d = make_flipped_blobs(random_state=0)
+        model = LogisticRegression().fit(d.X_train, d.y_train)
+        try:
+            skinfluence.influence_scores(model, d.X_train, d.y_train, d.X_test, d.y_test,
+                                         method="kfac")
+        except TypeError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("KFAC needs a torch network")
+
+
+def test_a_missing_tqdm_is_told_once_without_naming_a_verbose_value():
+    code = _blocking("tqdm") + textwrap.dedent("""
+        import warnings
+        from sklearn.linear_model import LogisticRegression
+        import skinfluence
+        from skinfluence.datasets import make_flipped_blobs
+        d = make_flipped_blobs(random_state=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            skinfluence.InfluenceTrimmer(LogisticRegression(), cv=5, verbose=2).fit(
+                d.X_train, d.y_train)
+            skinfluence.influence_scores(LogisticRegression().fit(d.X_train, d.y_train),
+                                         d.X_train, d.y_train, d.X_test, d.y_test, verbose=1)
+        told = [str(w.message) for w in caught if "tqdm" in str(w.message)]
+        print(len(told), "True" in told[0], "2" in told[0])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1].split() == ["1", "False", "False"]

@@ -128,7 +128,7 @@ def influence_matrix(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, X_tes
     if type(X).__name__ != "DataLoader":
         sample_weight = check_sample_weight(sample_weight, check_n_rows(X, "X"))
     train = adapter.training_data(X, y, sample_weight)
-    if train.y.min() == train.y.max():
+    if not getattr(adapter, "is_regressor", False) and train.y.min() == train.y.max():
         raise ValueError("y contains a single class; influence needs at least two.")
     X_test = adapter.check_X(X_test, "X_test")
     n_test = X_test.shape[0]

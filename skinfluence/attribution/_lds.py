@@ -12,13 +12,14 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.stats import rankdata
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 from sklearn.utils import _safe_indexing
 
 from ..utils._typing import ArrayLike, EstimatorLike, RandomStateLike
 from ..utils._progress import progress
-from ..utils._validation import check_generator, check_labels, check_n_rows
+from ..utils._validation import check_generator, check_labels, check_n_rows, check_real_targets
 
 #: probabilities are clipped here before the log (a class missing from a subset)
 _EPS = 1e-15
@@ -43,12 +44,14 @@ def linear_datamodeling_score(estimator: EstimatorLike, X: ArrayLike, y: ArrayLi
 
     Parameters
     ----------
-    estimator : unfitted or fitted scikit-learn compatible classifier
-        Cloned and refitted on every subset (``clone(estimator).fit``); it
-        needs ``predict_proba`` and ``classes_``. A skorch net works as is.
+    estimator : unfitted or fitted scikit-learn compatible classifier or regressor
+        Cloned and refitted on every subset (``clone(estimator).fit``). A
+        classifier needs ``predict_proba`` and ``classes_`` (the outcome is
+        each test row's log-loss); a regressor's outcome is each test row's
+        squared error. A skorch net works as is.
     X, y : the training data the attributions score.
     X_test, y_test : the test rows (their given labels).
-    attributions : array of shape (n_test, n_train), or dict of them
+    attributions : array or sparse matrix of shape (n_test, n_train), or dict of them
         E.g. :func:`~skinfluence.influence_matrix`'s output. A dict (name ->
         matrix) scores every entry against the same refits.
     n_subsets : int, default=50
@@ -89,8 +92,14 @@ def linear_datamodeling_score(estimator: EstimatorLike, X: ArrayLike, y: ArrayLi
     """
     n = check_n_rows(X, "X")
     n_test = check_n_rows(X_test, "X_test")
-    y = check_labels(y, "y", n)
-    y_test = check_labels(y_test, "y_test", n_test)
+    regression = is_regressor(estimator)
+    if regression:  # the outcome is the squared error of each test row
+        y, y_test = check_real_targets(y, "y", n), check_real_targets(y_test, "y_test", n_test)
+    else:
+        y = check_labels(y, "y", n)
+        y_test = check_labels(y_test, "y_test", n_test)
+    if not isinstance(aggregate, (bool, np.bool_)):
+        raise ValueError(f"aggregate must be True or False, got {aggregate!r}.")
     named = attributions if isinstance(attributions, dict) else {None: attributions}
     named = {k: _check_attributions(v, n_test, n, k) for k, v in named.items()}
     if not isinstance(n_subsets, numbers.Integral) or isinstance(n_subsets, bool) \
@@ -108,14 +117,22 @@ def linear_datamodeling_score(estimator: EstimatorLike, X: ArrayLike, y: ArrayLi
     for s in _progress(range(n_subsets), verbose):
         idx = np.sort(rng.choice(n, size=size, replace=False))
         masks[s, idx] = True
+        if not regression and np.unique(y[idx]).size < 2:
+            raise ValueError(
+                f"alpha={alpha} gives subsets of {size} of {n} rows, and subset {s} holds a "
+                f"single class ({np.asarray(y[idx])[0].tolist()!r}): a classifier cannot be "
+                "refitted on it. Raise alpha (or give more training rows).")
         model = clone(estimator).fit(_safe_indexing(X, idx), y[idx])
-        losses[s] = _log_loss_rows(model, X_test, y_test)
+        losses[s] = _squared_error_rows(model, X_test, y_test) if regression \
+            else _log_loss_rows(model, X_test, y_test)
     out = {k: _lds(masks, losses, A, aggregate) for k, A in named.items()}
     return out[None] if None in out else out
 
 
 def _check_attributions(A, n_test, n, name):
     where = "attributions" if name is None else f"attributions[{name!r}]"
+    if sp.issparse(A):  # e.g. a top-k matrix stored sparse: the missing entries are zeros
+        A = A.toarray()
     A = np.asarray(A, dtype=np.float64)
     if A.shape != (n_test, n):
         raise ValueError(f"{where} must have shape (n_test, n_train) = ({n_test}, {n}), "
@@ -133,6 +150,11 @@ def _log_loss_rows(model, X_test, y_test):
     seen = classes[col] == y_test
     p = np.where(seen, proba[np.arange(len(y_test)), col], 0.0)
     return -np.log(np.clip(p, _EPS, 1.0))
+
+
+def _squared_error_rows(model, X_test, y_test):
+    """Each test row's squared error under a refitted regressor."""
+    return (np.asarray(model.predict(X_test), dtype=np.float64).ravel() - y_test) ** 2
 
 
 def _lds(masks, losses, A, aggregate):

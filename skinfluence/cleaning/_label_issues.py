@@ -17,6 +17,7 @@ from ._flagging import check_n_issues, cross_fit, select_flagged
 from ._label_noise import decide, find_issues
 from ._precomputed_issues import precomputed_issues
 from ._refit_check import make_check
+from ..models import check_supported
 from ..models._rows import check_net_rows, n_rows, takes_net_rows
 from ..utils._validation import check_sample_weight
 
@@ -156,6 +157,7 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     if estimator is None or X is None or y is None:
         raise TypeError("find_label_issues needs an estimator, X and y (or labels=), or "
                         "labels= and pred_probs= (precomputed out-of-fold probabilities).")
+    check_supported(estimator)  # before any fold is fitted
     if is_regressor(estimator):  # corrupted targets: outlying cross-fitted residuals
         from ._target_issues import find_regression_issues
 
@@ -165,7 +167,7 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
             adapter_options=adapter_options, n_jobs=n_jobs, random_state=random_state,
             groups=groups)
     if takes_net_rows(estimator, X):  # a network's images, signals or dict of arrays
-        X, y = check_net_rows(X, "X"), column_or_1d(y, warn=True)
+        X, y = check_net_rows(X, "X", estimator), column_or_1d(y, warn=True)
         if len(y) != n_rows(X):
             raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
     else:

@@ -20,7 +20,7 @@ def find_regression_issues(estimator, X, y, *, method, n_issues, cv, trusted, re
                            groups=None):
     """Mask (or ranked indices) of the likely corrupted targets; see ``find_label_issues``."""
     if takes_net_rows(estimator, X):  # a network's images, signals or dict of arrays
-        X, y = check_net_rows(X, "X"), column_or_1d(y, warn=True)
+        X, y = check_net_rows(X, "X", estimator), column_or_1d(y, warn=True)
         if len(y) != n_rows(X):
             raise ValueError(f"y has {len(y)} targets, X has {n_rows(X)} rows.")
     else:

@@ -32,6 +32,7 @@ from ..utils._compat import (
     _routing_enabled,
     routable_methods,
 )
+from ..models import check_supported
 from ..models._dask import is_dask
 from ..cleaning._crossfit import ScoringPlan, score_training_rows
 from ..cleaning._crossfit_regression import fit_clone, score_regression_rows
@@ -126,6 +127,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         method = resolve(self.method, METHODS, "method")
         objective = resolve(self.objective, OBJECTIVES, "objective")
         targeted = getattr(self, "target_gap", None) is not None
+        if scores is None or targeted:  # scoring ahead: refuse a model it cannot score, unfitted
+            check_supported(self.estimator)
         needs_s = getattr(objective, "needs_sensitive", False) and (scores is None or targeted)
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
             if needs_s else None
@@ -209,7 +212,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         its own transformers encode it (feature count and names are still checked). A network's
         n-d arrays and dicts of arrays are checked as its rows (:mod:`skinfluence.models._rows`)."""
         if takes_net_rows(self.estimator, X):
-            X = check_net_rows(X, "X")
+            X = check_net_rows(X, "X", self.estimator)
             if isinstance(y, str) and y == "no_validation":
                 return X
             y = column_or_1d(y, warn=True)
@@ -237,6 +240,9 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 params["sample_weight"] = sample_weight
         if params.get("sample_weight") is not None:
             params["sample_weight"] = _check_sample_weight(params["sample_weight"], splittable(X))
+            if np.any(params["sample_weight"] < 0):  # scores and refits assume w >= 0
+                raise ValueError("sample_weight must be non-negative; got "
+                                 f"{int(np.sum(params['sample_weight'] < 0))} negative weights.")
         return params
 
     def _sensitive(self, X, values, objective, x_name, arg_name):

@@ -69,11 +69,11 @@ class KFAC(Method):
         self.damping = damping
 
     def compute(self, ctx):
-        import torch
-
         self.validate()
         a = ctx.adapter
-        layers = _linear_layers(a)
+        layers = _linear_layers(a)  # refuses other models before torch is imported
+        import torch
+
         grad = ctx.gradient().detach()  # (P,), or (P, m): one column per test row
         A, B = ctx.cached("kfac_factors", lambda: _factors(a, ctx.train, layers, ctx.batch_size))
         roots = ctx.cached("kfac_eigh", lambda: [(torch.linalg.eigh(Al), torch.linalg.eigh(Bl))
@@ -108,13 +108,13 @@ class KFAC(Method):
 
 def _linear_layers(adapter):
     """``[(name, Linear)]`` owning the chosen parameters; an error for anything else."""
-    import torch
-
     if getattr(adapter, "family", None) != "torch" or adapter.spec.kind not in _KINDS:
         raise TypeError(
             "KFAC needs a torch network trained with CrossEntropyLoss or BCEWithLogitsLoss "
             "(or an MLPClassifier); use ExactHessian or SampledHessian for other models."
         )
+    import torch  # a torch adapter exists, so torch is installed
+
     modules = dict(adapter.module.named_modules())
     names = []
     for p in adapter.space.names:

@@ -19,8 +19,8 @@ from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
 from .sklearn_mlp import is_sklearn_mlp, make_mlp_adapter
 
-__all__ = ["make_adapter", "register_adapter", "unregister_adapter", "LinearModelAdapter",
-           "ModelAdapter"]
+__all__ = ["make_adapter", "register_adapter", "unregister_adapter", "check_supported",
+           "LinearModelAdapter", "ModelAdapter"]
 
 
 def _is_torch_model(estimator):
@@ -168,6 +168,22 @@ def _check_signature(fn, name, args, kwargs):
 def unregister_adapter(factory):
     """Remove every registration of ``factory`` (a no-op if there is none)."""
     _REGISTRY[:] = [entry for entry in _REGISTRY if entry[1] is not factory]
+
+
+def check_supported(estimator):
+    """Raise the unsupported-model ``TypeError`` now, before anything is fitted.
+
+    Asks the same registry as :func:`make_adapter`, by type only, so it works on
+    an unfitted estimator (a ``Pipeline`` is judged by its last step).
+    """
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    if estimator is None or isinstance(estimator, str):  # "passthrough": make_adapter says so
+        return
+    if not any(predicate(estimator) for predicate, _ in list(_REGISTRY)):
+        raise TypeError(_unsupported_message(estimator))
 
 
 def _make_adapter(estimator, *, device="auto", **options):

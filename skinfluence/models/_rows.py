@@ -6,6 +6,8 @@ meta-estimators and :func:`~skinfluence.find_label_issues` select and split
 such rows as skorch does (``skorch.utils.multi_indexing``); for every other
 estimator X stays a 2-D matrix checked by scikit-learn's ``validate_data``.
 """
+import inspect
+
 import numpy as np
 from sklearn.utils import _safe_indexing
 
@@ -24,11 +26,13 @@ def takes_net_rows(estimator, X):
     return isinstance(X, dict) or len(getattr(X, "shape", ())) > 2
 
 
-def check_net_rows(X, name):
+def check_net_rows(X, name, estimator=None):
     """Validate a network's rows: a numeric array of ndim >= 2, or a dict of such arrays.
 
     Every array must be finite (floats) and all must have the same number of
-    rows. The input is returned as given (arrays are converted, never modified).
+    rows; a dict's keys must be what the network's ``forward`` takes (when
+    ``estimator``, a skorch net or torch module, is given). The input is
+    returned as given (arrays are converted, never modified).
     """
     if isinstance(X, dict):
         if not X:
@@ -43,8 +47,38 @@ def check_net_rows(X, name):
         if len(set(lengths.values())) > 1:
             raise ValueError(f"{name}: the arrays of the dict must have the same number of "
                              f"rows; got {lengths}.")
+        module = getattr(estimator, "module", estimator)  # a skorch net's module (class or not)
+        if module is not None and hasattr(module, "forward"):
+            check_forward_keys(module, out, name)
         return out
     return _check_array(X, name, min_ndim=2)
+
+
+def check_forward_keys(module, keys, name):
+    """A dict input is passed as ``module.forward(**X)``: its keys must be forward's arguments.
+
+    A ``forward(**kwargs)`` takes any key; a signature that cannot be read is
+    not checked (the call itself will say what is wrong).
+    """
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if isinstance(module, type):  # the unbound function of a class: drop self
+        params = params[1:]
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    required = {p.name for p in named if p.default is p.empty}
+    missing = sorted(required - set(keys))
+    extra = [] if takes_any else sorted(set(keys) - {p.name for p in named})
+    if missing or extra:
+        parts = (f"missing {missing}" if missing else "", f"not taken: {extra}" if extra else "")
+        what = "; ".join(part for part in parts if part)
+        forward_name = getattr(module, "__name__", type(module).__name__)
+        raise ValueError(
+            f"{name}: a dict input is passed as forward(**{name}), and "
+            f"{forward_name}.forward takes {[p.name for p in named]}; the dict's keys are "
+            f"{sorted(keys)} ({what}).")
 
 
 def _check_array(X, name, min_ndim):

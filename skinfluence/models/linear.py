@@ -464,7 +464,12 @@ def _consecutive_int_codes(y, classes):
 
 def _unsupported_message(estimator):
     return (
-        f"Unsupported estimator {type(estimator).__name__}. Supported model families: "
-        f"scikit-learn {', '.join(SUPPORTED)}; torch.nn.Module (with a loss) and skorch "
-        "NeuralNetClassifier / NeuralNetBinaryClassifier."
+        f"Unsupported estimator {type(estimator).__name__}. Influence scoring takes: "
+        f"scikit-learn {', '.join(SUPPORTED)}, MLPClassifier; torch.nn.Module (with a loss); "
+        "skorch NeuralNetClassifier / NeuralNetBinaryClassifier / NeuralNetRegressor; a "
+        "Pipeline ending in one of them; or a family added with "
+        "skinfluence.models.register_adapter. For any other classifier (trees, forests, "
+        "boosting, SVMs), flag label issues from its out-of-fold probabilities: "
+        "find_label_issues(labels=y, pred_probs=cross_val_predict(model, X, y, "
+        "method='predict_proba'))."
     )

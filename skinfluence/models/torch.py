@@ -52,6 +52,7 @@ from ._torch_spec import net_spec
 from ._torch_attack import TorchAttackMixin
 from ._torch_curvature import TorchCurvatureMixin, _directional
 from ._torch_rows import CHUNK
+from ._rows import check_forward_keys
 
 __all__ = ["TorchModelAdapter", "make_torch_adapter"]
 
@@ -178,8 +179,10 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
             t = torch.from_numpy(np.ascontiguousarray(arr))
         if t.ndim < min_ndim or t.shape[0] == 0:
             raise ValueError(
-                f"{name} must have shape (n_samples, ...) with n_samples >= 1, "
-                f"got {tuple(t.shape)}."
+                f"{name} must have shape (n_samples, ...) with n_samples >= 1 and at least "
+                f"{min_ndim} dimension{'s' if min_ndim > 1 else ''}, got {tuple(t.shape)}"
+                + (" (this network was fitted on a dict of arrays: give one)."
+                   if isinstance(getattr(self, "_feature_shape", None), dict) else ".")
             )
         if t.is_floating_point() or t.dtype == torch.bool:
             t = t.to(self.dtype)
@@ -196,6 +199,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         if len(set(lengths.values())) > 1:
             raise ValueError(f"{name}: the arrays of the dict must have the same number of "
                              f"rows; got {lengths}.")
+        check_forward_keys(self.module, tensors, name)
         return DictRows(tensors)
 
     def _check_output(self, x, name="X"):

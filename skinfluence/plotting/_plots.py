@@ -166,6 +166,11 @@ def _front_points(name, front, x_key, y_key):
 
 
 def _plot_fronts(fronts, x_key, y_key, xlabel, ylabel, ax, title):
+    if not hasattr(fronts, "items"):
+        raise TypeError(
+            f"fronts must be a dict {{name: front}} (each front a dict or DataFrame with "
+            f"{x_key!r} and {y_key!r}), got a {type(fronts).__name__}; e.g. "
+            f"{{'mine': {{{x_key!r}: [...], {y_key!r}: [...]}}}}.")
     if not fronts:
         raise ValueError("fronts is empty; give {name: {...}} with at least one front.")
     ax = _axes(ax)

@@ -6,6 +6,8 @@ context giving None). tqdm missing: the same, with one warning that says so.
 import warnings
 from contextlib import nullcontext
 
+_TOLD = []  # the missing-tqdm warning is given once per process, not once per loop
+
 
 def progress(iterable=None, *, verbose, total=None, desc, unit):
     """A tqdm bar over ``iterable`` (or, with ``iterable=None``, one to update by hand)."""
@@ -13,7 +15,10 @@ def progress(iterable=None, *, verbose, total=None, desc, unit):
         try:
             from tqdm.auto import tqdm
         except ImportError:
-            warnings.warn("verbose=True needs tqdm (pip install tqdm); no progress bar shown.")
+            if not _TOLD:
+                _TOLD.append(True)
+                warnings.warn("a progress bar (verbose) needs tqdm: pip install tqdm "
+                              "(or skinfluence[progress]); running without one.", stacklevel=2)
         else:
             return tqdm(iterable, total=total, desc=desc, unit=unit)
     return nullcontext(None) if iterable is None else iterable

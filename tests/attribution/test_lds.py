@@ -84,3 +84,61 @@ def test_lds_bad_attributions(tiny):
     B[0, 0] = np.nan
     with pytest.raises(ValueError, match=r"attributions\['m'\] contains NaN"):
         linear_datamodeling_score(est, X, y, Xt, yt, {"m": B})
+
+
+def _regression_reference_lds(est, X, y, Xt, yt, A, n_subsets, alpha, seed):
+    """The same protocol for a regressor: the outcome is each test row's squared error."""
+    rng = np.random.default_rng(seed)
+    preds, losses = [], []
+    for _ in range(n_subsets):
+        idx = rng.choice(len(y), size=int(round(alpha * len(y))), replace=False)
+        losses.append((clone(est).fit(X[idx], y[idx]).predict(Xt) - yt) ** 2)
+        preds.append(A[:, idx].sum(axis=1))
+    preds, losses = np.array(preds), np.array(losses)
+    return np.mean([spearmanr(preds[:, j], -losses[:, j])[0] for j in range(len(yt))])
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.6])
+def test_a_regressor_is_scored_by_its_squared_errors(alpha):
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(70, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=70)
+    y[:5] += 4.0  # a few corrupted targets, so the subsets' refits differ
+    Xt, yt = X[60:], y[60:]
+    X, y = X[:60], y[:60]
+    A = influence_matrix(Ridge(alpha=1.0).fit(X, y), X, y, Xt, yt, method="exact_hessian")
+    got = linear_datamodeling_score(Ridge(alpha=1.0), X, y, Xt, yt, A, n_subsets=15,
+                                    alpha=alpha, random_state=4)
+    want = _regression_reference_lds(Ridge(alpha=1.0), X, y, Xt, yt, A, 15, alpha, 4)
+    assert got == pytest.approx(want, abs=1e-12)
+    assert got > 0.3  # exact attributions of a linear regressor predict its refits
+
+
+def test_sparse_attributions_score_as_their_dense_matrix(tiny):
+    import scipy.sparse as sp
+
+    est, X, y, Xt, yt, A = tiny
+    kept = np.where(np.abs(A) >= np.quantile(np.abs(A), 0.3), A, 0.0)  # a top-k style matrix
+    dense = linear_datamodeling_score(est, X, y, Xt, yt, kept, n_subsets=10, random_state=1)
+    sparse = linear_datamodeling_score(est, X, y, Xt, yt, sp.csr_matrix(kept), n_subsets=10,
+                                       random_state=1)
+    assert sparse == dense
+    assert sparse == pytest.approx(_reference_lds(est, X, y, Xt, yt, kept, 10, 0.5, 1, False))
+
+
+@pytest.mark.parametrize("alpha", [0.02, 0.04])
+def test_subsets_left_with_one_class_name_alpha(tiny, alpha):
+    est, X, y, Xt, yt, A = tiny
+    with pytest.raises(ValueError, match=rf"alpha={alpha} gives subsets of \d+ of 60 rows, "
+                                         r"and subset \d+ holds a single class"):
+        linear_datamodeling_score(est, X, y, Xt, yt, A, n_subsets=30, alpha=alpha,
+                                  random_state=0)
+
+
+@pytest.mark.parametrize("aggregate", ["yes", 1, None])
+def test_aggregate_must_be_a_bool(tiny, aggregate):
+    est, X, y, Xt, yt, A = tiny
+    with pytest.raises(ValueError, match="aggregate must be True or False"):
+        linear_datamodeling_score(est, X, y, Xt, yt, A, n_subsets=5, aggregate=aggregate)

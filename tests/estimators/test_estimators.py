@@ -651,3 +651,14 @@ def test_groups_routed_through_a_pipeline_and_find_label_issues(noisy_cancer):
                               random_state=0)
     flags_ref = find_label_issues(lr(), X, y, cv=splits, n_issues=15, random_state=0)
     np.testing.assert_array_equal(flags, flags_ref)
+
+
+@pytest.mark.parametrize("Est", [InfluenceTrimmer, InfluenceReweighter, InfluenceRelabeler])
+@pytest.mark.parametrize("where", [0, 17])
+def test_negative_sample_weight_is_refused_by_name(Est, where):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 2
+    w = np.ones(60)
+    w[where] = -0.5
+    with pytest.raises(ValueError, match="sample_weight must be non-negative; got 1 negative"):
+        Est(LogisticRegression()).fit(X, y, sample_weight=w)

@@ -156,3 +156,59 @@ def test_register_adapter_refuses_what_cannot_be_called_as_documented(predicate,
     finally:
         unregister_adapter(_returns_a_list)
     assert _REGISTRY == before
+
+
+def _counting_forest():
+    """A classifier skinfluence cannot score, counting its fits."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    class CountingForest(RandomForestClassifier):
+        fits = 0
+
+        def fit(self, X, y, sample_weight=None):
+            type(self).fits += 1
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    return CountingForest
+
+
+@pytest.mark.parametrize("call", ["trimmer", "reweighter", "relabeler", "find_label_issues",
+                                  "pipeline"])
+def test_an_unsupported_model_is_refused_before_any_fit(call):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skinfluence import (InfluenceRelabeler, InfluenceReweighter, InfluenceTrimmer,
+                             find_label_issues)
+
+    Forest = _counting_forest()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 3)), np.arange(80) % 2
+    runs = {
+        "trimmer": lambda: InfluenceTrimmer(Forest(n_estimators=3)).fit(X, y),
+        "reweighter": lambda: InfluenceReweighter(Forest(n_estimators=3)).fit(X, y),
+        "relabeler": lambda: InfluenceRelabeler(Forest(n_estimators=3)).fit(X, y),
+        "find_label_issues": lambda: find_label_issues(Forest(n_estimators=3), X, y),
+        "pipeline": lambda: InfluenceTrimmer(
+            make_pipeline(StandardScaler(), Forest(n_estimators=3))).fit(X, y),
+    }
+    with pytest.raises(TypeError, match="Unsupported estimator CountingForest") as info:
+        runs[call]()
+    assert Forest.fits == 0
+    message = str(info.value)
+    for family in ("LogisticRegression", "Ridge", "MLPClassifier", "NeuralNetRegressor",
+                   "Pipeline", "register_adapter", "pred_probs="):
+        assert family in message
+
+
+def test_precomputed_scores_need_no_supported_model():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from skinfluence import InfluenceTrimmer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 2
+    scores = np.arange(60.0)
+    trim = InfluenceTrimmer(RandomForestClassifier(n_estimators=3, random_state=0),
+                            fraction=0.1).fit(X, y, scores=scores)
+    np.testing.assert_array_equal(np.flatnonzero(~trim.support_), np.arange(6))

@@ -214,6 +214,10 @@ def test_trimmer_resamples_every_array_of_a_dict(two_inputs):
      "same number of rows"),
     ({"image": np.zeros((240, 64), np.float32), "extra": np.full((240, 4), np.inf, np.float32)},
      r"X\['extra'\] contains NaN"),
+    ({"image": np.zeros((240, 64), np.float32)},
+     r"DictModule.forward takes \['image', 'extra'\].*missing \['extra'\]"),
+    ({"image": np.zeros((240, 64), np.float32), "extra": np.zeros((240, 4), np.float32),
+      "mask": np.zeros((240, 1), np.float32)}, r"not taken: \['mask'\]"),
 ])
 def test_bad_dicts_are_refused_by_name(digits, bad, match):
     _, y = digits
@@ -221,6 +225,21 @@ def test_bad_dicts_are_refused_by_name(digits, bad, match):
         InfluenceTrimmer(_net(DictModule), cv=2).fit(bad, y)
     with pytest.raises((ValueError, TypeError), match=match):
         find_label_issues(_net(DictModule), bad, y, cv=2)
+
+
+@pytest.mark.parametrize("X_val, match", [
+    (lambda Xd: {"image": Xd["image"][:20]}, r"X_val: .*missing \['extra'\]"),
+    (lambda Xd: {**{k: v[:20] for k, v in Xd.items()}, "zzz": Xd["extra"][:20]},
+     r"X_val: .*not taken: \['zzz'\]"),
+    (lambda Xd: Xd["extra"][:20, 0], r"at least 2 dimensions.*fitted on a dict of arrays"),
+])
+def test_validation_dicts_that_forward_cannot_take_are_refused(two_inputs, X_val, match):
+    from skinfluence import influence_scores
+
+    Xd, _, y = two_inputs
+    net = _seeded(_net(DictModule, epochs=1).fit, Xd, y)
+    with pytest.raises(ValueError, match=match):
+        influence_scores(net, Xd, y, X_val(Xd), y[:20])
 
 
 def test_dict_inputs_refused_where_they_stay_unsupported(two_inputs):

@@ -224,3 +224,11 @@ def test_the_dashed_line_marks_a_threshold_only_when_there_is_one(mask_kind, has
     if has_line:
         assert vertical[0].get_xdata()[0] == -0.5  # the highest acted-on score
     plt.close("all")
+
+
+@pytest.mark.parametrize("fronts", [[{"gap": [0.1], "accuracy": [0.9]}], ("a", "b")])
+def test_fronts_that_are_not_a_dict_are_refused_by_name(fronts):
+    from skinfluence.plotting import plot_accuracy_gap_front
+
+    with pytest.raises(TypeError, match=r"fronts must be a dict \{name: front\}"):
+        plot_accuracy_gap_front(fronts)
