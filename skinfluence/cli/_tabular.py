@@ -5,6 +5,7 @@ message that names the file or column and says what to do; the command line
 prints it and exits with status 2.
 """
 import os
+import re
 import secrets
 import warnings
 
@@ -86,16 +87,17 @@ def _check_unique_names(names, path, what):
 
 def check_output(path, inputs=(), overwrite=False):
     """Refuse an output path that is one of ``inputs``, a folder, or (unless ``overwrite``)
-    an existing file; return its kind ("csv" or "parquet")."""
+    an existing file or link; return its kind ("csv" or "parquet")."""
     kind = _kind(path, "output file")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise TableError(f"output file {path!r}: folder {folder!r} does not exist.")
     if os.path.isdir(path):
         raise TableError(f"output file {path!r} is a folder.")
-    if os.path.exists(path):
+    if os.path.lexists(path):
         for source in inputs:
-            if source is not None and os.path.exists(source) and os.path.samefile(path, source):
+            if source is not None and os.path.exists(source) and os.path.exists(path) \
+                    and os.path.samefile(path, source):
                 raise TableError(f"output file {path!r} is the input file {source!r}; write the "
                                  "result to another file (the input is never overwritten).")
         if not overwrite:
@@ -104,32 +106,100 @@ def check_output(path, inputs=(), overwrite=False):
     return kind
 
 
+#: the temporary files of a write: ``.<name>.<writer's pid>.<12 hex>.partial``
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.partial$")
+
+
 def write_table(frame, path, inputs=(), overwrite=False):
     """Write a DataFrame as CSV or Parquet (chosen by the name), atomically.
 
-    The table goes to a temporary file in the same folder, which then replaces
-    ``path`` in one step: an interrupted write (an error, Ctrl-C, SIGTERM
-    turned into an exception) leaves any previous file at ``path`` as it was
-    and no temporary file behind.
+    The table goes to a temporary file in the same folder, which then takes
+    ``path``'s place in one step: an interrupted write leaves any previous file
+    at ``path`` as it was. The temporary name carries the writer's process id,
+    so a file left by a writer that was killed (SIGKILL) is removed by the next
+    write in that folder, and a concurrent writer's is not.
+
+    Without ``overwrite`` the file is created exclusively (a hard link that
+    fails if ``path`` appeared meanwhile): of two runs writing the same new
+    file, one wins and the other fails. A symbolic link at ``path`` is written
+    through (``--overwrite`` replaces the file it points to and keeps the link).
     """
     kind = check_output(path, inputs, overwrite)
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise TableError(f"output file {path!r} links to {target!r}, whose folder does not "
+                         "exist.")
+    remove_stale_temporaries(folder)
     # the name is chosen before the file exists, so an interruption at any point (even
     # between creating the file and the next statement) knows what to remove
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.partial")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}."
+                               f"{secrets.token_hex(6)}.partial")
     try:
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except PermissionError:
+            raise TableError(f"output file {path!r}: the folder {folder!r} is not writable; "
+                             "choose another folder (or change its permissions).") from None
         if kind == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
             # the temporary name hides the extension: say the compression explicitly
             compression = "gzip" if str(path).lower().endswith(".gz") else None
             frame.to_csv(tmp, index=False, compression=compression)
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
+        os.chmod(tmp, _file_mode(target))
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _create_exclusively(tmp, target, path)
     finally:
         if os.path.exists(tmp):  # not renamed: an error or an interruption
             os.remove(tmp)
+
+
+def _create_exclusively(tmp, target, path):
+    """Put ``tmp`` at ``target`` only if nothing is there (atomic where hard links work)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise TableError(f"output file {path!r} was created by another run while this one "
+                         "was writing; nothing was replaced. Pass --overwrite to replace it, "
+                         "or choose another name.") from None
+    except OSError:  # a file system without hard links: the check, then the rename
+        if os.path.lexists(target):
+            raise TableError(f"output file {path!r} exists; pass --overwrite to replace it, "
+                             "or choose another name.") from None
+        os.replace(tmp, target)
+
+
+def remove_stale_temporaries(folder):
+    """Remove this tool's temporary files in ``folder`` whose writing process is gone."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if match and not _alive(int(match.group(1))):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:  # removed by another run meanwhile, or not ours to remove
+                pass
+
+
+def _alive(pid):
+    """Whether a process with this id exists (on this machine)."""
+    if pid == os.getpid() or os.name != "posix":  # signal 0 is a probe on POSIX only
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except OSError:
+        return True
+    return True
 
 
 def _file_mode(path):

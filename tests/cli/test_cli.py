@@ -641,3 +641,116 @@ def test_an_identifier_columns_gaps_neither_block_nor_drop_rows(table, tmp_path)
     frame.to_csv(tmp_path / "plain.csv", index=False)
     np.testing.assert_allclose(got.influence_score, _scores(tmp_path / "plain.csv").influence_score,
                                rtol=1e-6, atol=1e-12)
+
+
+_SLOW_WRITER = """
+import sys, time
+import pandas as pd
+from skinfluence.cli._tabular import write_table
+real = pd.DataFrame.to_csv
+def slow(frame, path, *a, **k):
+    real(frame.iloc[:1], path, *a, **k)   # a partial file on disk...
+    time.sleep(60)                        # ...and the writer stops here until killed
+pd.DataFrame.to_csv = slow
+write_table(pd.DataFrame({"a": [1, 2]}), sys.argv[1])
+"""
+
+
+def _wait_for(predicate, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow  # processes of their own, one killed while it writes
+def test_a_sigkilled_writer_leaves_a_file_the_next_run_removes(tmp_path):
+    from skinfluence.cli._tabular import write_table
+
+    killed = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(tmp_path / "a.csv")])
+    live = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(tmp_path / "b.csv")])
+    try:
+        assert _wait_for(lambda: len(_leftovers(tmp_path)) == 2)
+        killed.kill()
+        killed.wait(30)
+        left = sorted(_leftovers(tmp_path))
+        assert [f".a.csv.{killed.pid}." in n for n in left].count(True) == 1
+        write_table(pd.DataFrame({"c": [1]}), str(tmp_path / "c.csv"))  # the next run
+        # the killed writer's file is gone; the live writer's stays, and so does its run
+        assert [n for n in _leftovers(tmp_path)] == [n for n in left if f".{live.pid}." in n]
+        assert live.poll() is None
+    finally:
+        for proc in (killed, live):
+            proc.kill()
+            proc.wait(30)
+    assert pd.read_csv(tmp_path / "c.csv")["c"].tolist() == [1]
+
+
+def test_a_file_created_during_the_write_is_not_replaced(tmp_path, monkeypatch):
+    from skinfluence.cli._tabular import TableError, write_table
+
+    out = tmp_path / "out.csv"
+    real = pd.DataFrame.to_csv
+
+    def other_run_finishes_first(frame, path, *args, **kwargs):
+        out.write_text("the other run's result\n")  # appears after the existence check
+        return real(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", other_run_finishes_first)
+    with pytest.raises(TableError, match="created by another run while this one was writing"):
+        write_table(pd.DataFrame({"a": [1]}), str(out))
+    assert out.read_text() == "the other run's result\n" and not _leftovers(tmp_path)
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_to_one_output_never_both_succeed(small_csv, tmp_path):
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}.csv"
+        procs = [subprocess.Popen([sys.executable, "-m", "skinfluence", "score", str(small_csv),
+                                   "--target", "label", "-o", str(out)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        results = [(p.wait(120), p.stderr.read()) for p in procs]
+        codes = sorted(rc for rc, _ in results)
+        assert codes == [0, 2], results
+        loser = next(err for rc, err in results if rc == 2)
+        assert "exists" in loser or "created by another run" in loser
+        assert len(pd.read_csv(out)) == 120
+    assert not _leftovers(tmp_path)
+
+
+def test_a_symlinked_output_is_written_through(small_csv, tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("previous result\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", link)
+    assert rc == 2 and "exists" in err and target.read_text() == "previous result\n"
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", link, "--overwrite")
+    assert rc == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert len(pd.read_csv(target)) == 120 and not _leftovers(tmp_path)
+
+
+def test_a_dangling_symlink_counts_as_an_existing_output(small_csv, tmp_path):
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "nowhere.csv")
+    rc, _, err = cli("score", small_csv, "--target", "label", "-o", link)
+    assert rc == 2 and "exists" in err and not (tmp_path / "nowhere.csv").exists()
+
+
+def test_an_unwritable_folder_is_named_not_the_temporary_file(tmp_path, monkeypatch):
+    # as root, a read-only folder is still writable: the refusal is simulated at os.open
+    from skinfluence.cli import _tabular
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_tabular.os, "open", refuse)
+    with pytest.raises(_tabular.TableError) as info:
+        _tabular.write_table(pd.DataFrame({"a": [1]}), str(tmp_path / "out.csv"))
+    message = str(info.value)
+    assert f"the folder {str(tmp_path)!r} is not writable" in message
+    assert ".partial" not in message
