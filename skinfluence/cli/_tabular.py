@@ -352,7 +352,33 @@ def find_identifiers(frame, target, path, drop=()):
             f"left out of the features: text column(s) {', '.join(map(repr, identifiers))} "
             f"of {path!r} hold a different value in almost every row (identifiers or free "
             "text); --drop them to silence this.", UserWarning, stacklevel=2)
-    return identifiers
+    numbered = [c for c in X.columns if c not in identifiers and _row_numbers(X[c], c)]
+    if numbered:
+        warnings.warn(
+            f"left out of the features: integer column(s) {', '.join(map(repr, numbered))} "
+            f"of {path!r} hold a different value in every row, numbered in row order or "
+            "named as an identifier (row numbers or ids, not measurements); --drop them to "
+            "silence this.", UserWarning, stacklevel=2)
+    return identifiers + numbered
+
+
+_ID_NAME = re.compile(r"(?i)(^|[_\s.-])(id|key|index|idx|row|uuid)$")
+
+
+def _row_numbers(column, name):
+    """An integer column that numbers the rows: every value distinct and none missing, and
+    either consecutive, increasing down the table or named like an identifier (``id``,
+    ``customer_id``, ``index``...). Distinct measurements (a weight, an income) are kept."""
+    pd = _pandas()
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_integer_dtype(column) \
+            or len(column) < MIN_IDENTIFIER_VALUES or column.isna().any():
+        return False
+    values = column.to_numpy()
+    if len(np.unique(values)) != len(values):
+        return False
+    consecutive = int(values.max()) - int(values.min()) + 1 == len(values)
+    increasing = bool(np.all(np.diff(values) > 0))
+    return consecutive or increasing or bool(_ID_NAME.search(str(name)))
 
 
 def prepare_features(frame, target, path, drop=(), impute=None, identifiers=None):

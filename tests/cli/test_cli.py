@@ -4,6 +4,7 @@ import csv
 import gzip
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -754,3 +755,32 @@ def test_an_unwritable_folder_is_named_not_the_temporary_file(tmp_path, monkeypa
     message = str(info.value)
     assert f"the folder {str(tmp_path)!r} is not writable" in message
     assert ".partial" not in message
+
+
+@pytest.mark.parametrize("name, values", [
+    ("row", lambda n, rng: np.arange(n)),                          # consecutive
+    ("ts", lambda n, rng: np.cumsum(rng.integers(1, 50, n))),       # increasing down the table
+    ("customer_id", lambda n, rng: rng.permutation(10 * n)[:n]),   # named as an identifier
+])
+def test_numeric_row_numbers_are_left_out_like_text_ids(table, tmp_path, name, values):
+    frame, _, _ = table
+    frame = frame.iloc[:120].drop(columns="group").copy()
+    rng = np.random.default_rng(5)
+    frame.insert(0, name, values(len(frame), rng))
+    frame["income"] = rng.permutation(100_000)[:len(frame)]  # distinct, but a measurement
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    rc, _, err = cli("score", tmp_path / "ids.csv", "--target", "label", "-o",
+                     tmp_path / "with.csv")
+    assert rc == 0, err
+    assert re.search(rf"warning: left out of the features: integer column\(s\) '{name}' "
+                     r".*row numbers or ids", err)
+    assert "income" not in err
+    rc, _, err = cli("score", tmp_path / "ids.csv", "--target", "label", "--drop", name, "-o",
+                     tmp_path / "dropped.csv")
+    assert rc == 0, err
+    with_ids = pd.read_csv(tmp_path / "with.csv")["influence_score"]
+    np.testing.assert_allclose(with_ids, pd.read_csv(tmp_path / "dropped.csv")["influence_score"])
+    rc, _, err = cli("score", tmp_path / "ids.csv", "--target", "label", "--drop", name,
+                     "--drop", "income", "-o", tmp_path / "no_income.csv")
+    assert rc == 0, err  # the measurement was a feature: leaving it out changes the scores
+    assert not np.allclose(with_ids, pd.read_csv(tmp_path / "no_income.csv")["influence_score"])
