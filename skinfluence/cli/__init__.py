@@ -71,6 +71,9 @@ never over the input; an existing output is replaced only with --overwrite.
 _METHODS = ("ip", "ip_ensemble", "exact_hessian", "sampled_hessian", "newton_loo")
 _OBJECTIVES = ("utility", "demographic_parity", "equalized_odds", "adversarial_robustness")
 _FAIRNESS = ("demographic_parity", "equalized_odds")
+_TASKS = ("auto", "classification", "regression")
+#: distinct integer targets past which --task auto reads a numeric target as a regression's
+MAX_AUTO_CLASSES = 20
 _ACTIONS = ("trim", "reweight", "relabel")
 #: the columns each command adds to the table; an input column of the same name is refused
 _ADDED_COLUMNS = {"score": ("influence_score", "influence_rank"), "trim": (),
@@ -125,9 +128,13 @@ def _common_options(p):
     missing.add_argument("--dropna", action="store_true",
                          help="leave out the rows with a missing value in the target or a "
                               "feature (they are not in the output)")
+    p.add_argument("--task", choices=_TASKS, default="auto",
+                   help="classification (a logistic regression) or regression (a ridge "
+                        "regression); auto: regression for a numeric target with fractional "
+                        "values or more than 20 distinct ones (default: %(default)s)")
     p.add_argument("--C", type=float, default=1.0,
-                   help="inverse regularisation of the logistic regression "
-                        "(default: %(default)s)")
+                   help="inverse regularisation of the logistic regression (ridge: "
+                        "alpha = 1/C) (default: %(default)s)")
     p.add_argument("--random-state", type=int, default=0, metavar="SEED")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the result (.csv, .csv.gz or .parquet); never the "
@@ -224,7 +231,12 @@ def _load(args):
         if n_dropped:
             print(f"--dropna: left out {n_dropped} row(s) with a missing value.",
                   file=sys.stderr)
-    y = target_values(frame, args.target, args.file)
+    args.task = _task(args, frame[args.target])
+    if args.task == "regression" and args.objective != "utility":
+        raise TableError(f"--objective {args.objective} needs a classification target; "
+                         f"--target {args.target!r} is a regression's (--task regression), "
+                         "which the command line scores on the validation loss only.")
+    y = target_values(frame, args.target, args.file, regression=args.task == "regression")
     X, numeric, categorical, _ = prepare_features(
         frame, args.target, args.file, drop=args.drop, impute=impute, identifiers=identifiers)
     encoder = make_encoder(numeric, categorical, impute).fit(X)
@@ -237,14 +249,33 @@ def _load(args):
         vframe = vframe[frame.columns]
         if args.dropna:
             vframe, _ = drop_missing(vframe, vframe.columns.drop(unused), args.validation)
-        y_val = target_values(vframe, args.target, args.validation)
+        y_val = target_values(vframe, args.target, args.validation,
+                              regression=args.task == "regression")
         X_val, _, _, _ = prepare_features(vframe, args.target, args.validation, drop=args.drop,
                                           impute=impute, identifiers=identifiers)
         s_val = None if s is None else vframe[args.sensitive].to_numpy()
         val = (encoder.transform(X_val), y_val, s_val)
+    elif args.task == "regression":
+        if len(y) < 2 * args.cv:
+            raise TableError(f"--cv {args.cv} needs at least {2 * args.cv} rows; {args.file!r} "
+                             f"has {len(y)}. Lower --cv, add rows, or give a --validation file.")
     else:
         _check_rows_per_class(y, args.cv, args.file)
     return frame, encoder.transform(X), y, s, val
+
+
+def _task(args, target):
+    """classification or regression: as asked, or read from the target column."""
+    if args.task != "auto":
+        return args.task
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(target) or not pd.api.types.is_numeric_dtype(target):
+        return "classification"
+    values = target.dropna().to_numpy(dtype=np.float64)
+    fractional = bool(np.any(values != np.round(values)))
+    return "regression" if fractional or len(np.unique(values)) > MAX_AUTO_CLASSES \
+        else "classification"
 
 
 def _check_rows_per_class(y, cv, path):
@@ -274,15 +305,17 @@ def _fit(estimator, args, X, y, s, val):
 
 
 def _estimator(cls, args, **params):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
 
-    return cls(LogisticRegression(C=args.C, max_iter=1000), method=args.method,
-               objective=args.objective, cv=args.cv, random_state=args.random_state, **params)
+    model = Ridge(alpha=1.0 / args.C) if args.task == "regression" else \
+        LogisticRegression(C=args.C, max_iter=1000)
+    return cls(model, method=args.method, objective=args.objective, cv=args.cv,
+               random_state=args.random_state, **params)
 
 
 def _how(args):
     against = ("the validation file" if args.validation else f"{args.cv}-fold cross-fitting")
-    return f"{args.method}, objective {args.objective}, {against}"
+    return f"{args.task}, {args.method}, objective {args.objective}, {against}"
 
 
 def _write(result, args):
@@ -355,7 +388,8 @@ def clean(args, out=None):
         what = f"relabeled {int(model.relabeled_.sum())} of {n} rows"
     if getattr(model, "noise_rate_", None) is not None and args.fraction is None \
             and args.action != "reweight" and args.target_gap is None:
-        what += f"; estimated share of wrong labels {model.noise_rate_:.1%}"
+        wrong = "corrupted targets" if args.task == "regression" else "wrong labels"
+        what += f"; estimated share of {wrong} {model.noise_rate_:.1%}"
     if args.target_gap is not None:
         what += f"; cross-fitted gap {model.validation_gap_:.3f} (asked {args.target_gap:g})"
     _write(result, args)

@@ -219,13 +219,31 @@ def check_column(frame, column, option, path):
                          f"{shown}{more}.")
 
 
-def target_values(frame, target, path):
-    """The label column: no missing values, at least two classes."""
+def target_values(frame, target, path, regression=False):
+    """The target column: no missing values; at least two classes, or (``regression``)
+    finite numbers that are not all equal."""
     y = frame[target]
     missing = int(y.isna().sum())
     if missing:
         raise TableError(f"--target {target!r} has {missing} missing value(s) in {path!r}; "
                          "every training row needs a label.")
+    nested = y.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+    if nested.any():
+        raise TableError(f"--target {target!r} in {path!r} holds lists or maps (row "
+                         f"{int(np.argmax(nested.to_numpy()))}, for one); the target must be one "
+                         "label or number per row.")
+    if regression:
+        try:
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TableError(f"--target {target!r} in {path!r} is not numeric; --task "
+                             "regression needs numbers (or use --task classification).") from None
+        if not np.all(np.isfinite(values)):
+            raise TableError(f"--target {target!r} in {path!r} has infinite values.")
+        if values.min() == values.max():
+            raise TableError(f"--target {target!r} is constant ({values[0]:g}) in {path!r}; "
+                             "there is nothing to fit.")
+        return values
     classes = np.unique(y.astype(str))
     if len(classes) < 2:
         raise TableError(f"--target {target!r} has a single class ({classes[0]!r}) in {path!r}; "

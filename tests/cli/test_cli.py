@@ -784,3 +784,69 @@ def test_numeric_row_numbers_are_left_out_like_text_ids(table, tmp_path, name, v
                      "--drop", "income", "-o", tmp_path / "no_income.csv")
     assert rc == 0, err  # the measurement was a feature: leaving it out changes the scores
     assert not np.allclose(with_ids, pd.read_csv(tmp_path / "no_income.csv")["influence_score"])
+
+
+def _wages(tmp_path, n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    wage = np.exp(1 + x @ [0.3, -0.2, 0.1] + 0.1 * rng.normal(size=n))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "wage": wage})
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    return frame
+
+
+@pytest.mark.parametrize("C", [1.0, 0.2])
+def test_a_continuous_target_is_scored_as_a_regression(tmp_path, C):
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    from skinfluence import InfluenceTrimmer
+
+    frame = _wages(tmp_path)
+    rc, out, err = cli("score", tmp_path / "w.csv", "--target", "wage", "--C", C, "-o",
+                       tmp_path / "s.csv")
+    assert rc == 0, err
+    assert "regression" in out
+    # the same scores as the library called by hand: standardised columns, ridge alpha = 1/C
+    X = StandardScaler().fit_transform(frame[["a", "b", "c"]])
+    want = InfluenceTrimmer(Ridge(alpha=1 / C), fraction=0.0, cv=5, random_state=0).fit(
+        X, frame["wage"]).scores_
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")["influence_score"], want,
+                               rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("values, task", [
+    (lambda n, rng: rng.normal(size=n), "regression"),                 # fractional
+    (lambda n, rng: rng.integers(0, 60, n), "regression"),             # many integers
+    (lambda n, rng: rng.integers(0, 4, n), "classification"),          # a few codes
+    (lambda n, rng: rng.choice(["yes", "no"], n), "classification"),   # text
+])
+def test_the_task_is_read_from_the_target(tmp_path, values, task):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=150), "t": values(150, rng)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    rc, out, err = cli("score", tmp_path / "t.csv", "--target", "t", "-o", tmp_path / "o.csv")
+    assert rc == 0, err
+    assert f"({task}," in out
+
+
+def test_the_task_can_be_forced_and_is_checked(tmp_path):
+    _wages(tmp_path)
+    rc, _, err = cli("score", tmp_path / "w.csv", "--target", "wage", "--task",
+                     "classification", "-o", tmp_path / "c.csv")
+    assert rc == 2 and "needs at least 5 rows of each class" in err
+    rc, _, err = cli("score", tmp_path / "w.csv", "--target", "wage", "--objective",
+                     "demographic_parity", "--sensitive", "a", "-o", tmp_path / "d.csv")
+    assert rc == 2 and "needs a classification target" in err
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": ["a", "b"] * 15})
+    frame.to_csv(tmp_path / "text.csv", index=False)
+    rc, _, err = cli("score", tmp_path / "text.csv", "--target", "y", "--task", "regression",
+                     "-o", tmp_path / "r.csv")
+    assert rc == 2 and "is not numeric" in err
+
+
+def test_a_list_valued_target_is_refused_by_name(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": [[1, 2]] * 40})
+    frame.to_parquet(tmp_path / "l.parquet")
+    rc, _, err = cli("score", tmp_path / "l.parquet", "--target", "y", "-o", tmp_path / "o.csv")
+    assert rc == 2 and "holds lists or maps" in err
