@@ -136,6 +136,8 @@ def _common_options(p):
                    help="inverse regularisation of the logistic regression (ridge: "
                         "alpha = 1/C) (default: %(default)s)")
     p.add_argument("--random-state", type=int, default=0, metavar="SEED")
+    p.add_argument("--verbose", action="store_true",
+                   help="progress bars on stderr over the folds and passes (needs tqdm)")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the result (.csv, .csv.gz or .parquet); never the "
                         "input file")
@@ -310,7 +312,7 @@ def _estimator(cls, args, **params):
     model = Ridge(alpha=1.0 / args.C) if args.task == "regression" else \
         LogisticRegression(C=args.C, max_iter=1000)
     return cls(model, method=args.method, objective=args.objective, cv=args.cv,
-               random_state=args.random_state, **params)
+               random_state=args.random_state, verbose=int(args.verbose), **params)
 
 
 def _how(args):

@@ -850,3 +850,14 @@ def test_a_list_valued_target_is_refused_by_name(tmp_path):
     frame.to_parquet(tmp_path / "l.parquet")
     rc, _, err = cli("score", tmp_path / "l.parquet", "--target", "y", "-o", tmp_path / "o.csv")
     assert rc == 2 and "holds lists or maps" in err
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_verbose_shows_progress_on_stderr_only_when_asked(small_csv, tmp_path, verbose):
+    pytest.importorskip("tqdm")
+    extra = ("--verbose",) if verbose else ()
+    rc, out, err = cli("score", small_csv, "--target", "label", "--cv", 3, *extra, "-o",
+                       tmp_path / "o.csv")
+    assert rc == 0, err
+    assert ("3/3" in err) == verbose  # the bar over the cross-fitting's folds
+    assert "3/3" not in out
