@@ -142,3 +142,25 @@ def test_aggregate_must_be_a_bool(tiny, aggregate):
     est, X, y, Xt, yt, A = tiny
     with pytest.raises(ValueError, match="aggregate must be True or False"):
         linear_datamodeling_score(est, X, y, Xt, yt, A, n_subsets=5, aggregate=aggregate)
+
+
+class _FlatOnSentinel(LogisticRegression):
+    """A logistic regression whose probabilities are fixed for rows with x[0] == 99."""
+
+    def predict_proba(self, X):
+        P = super().predict_proba(X)
+        P[X[:, 0] == 99] = 1.0 / P.shape[1]
+        return P
+
+
+@pytest.mark.parametrize("flat_rows", [[0], [2, 5]])
+def test_a_test_row_of_constant_loss_is_left_out_with_a_warning(tiny, flat_rows):
+    _, X, y, Xt, yt, A = tiny
+    Xt = Xt.copy()
+    Xt[flat_rows, 0] = 99
+    est = _FlatOnSentinel(C=2.0)
+    with pytest.warns(RuntimeWarning, match=rf"{len(flat_rows)} test row\(s\) have a constant"):
+        got = linear_datamodeling_score(est, X, y, Xt, yt, A, n_subsets=12, random_state=3)
+    keep = np.setdiff1d(np.arange(len(yt)), flat_rows)
+    want = _reference_lds(est, X, y, Xt[keep], yt[keep], A[keep], 12, 0.5, 3, False)
+    assert got == pytest.approx(want, abs=1e-12)

@@ -861,3 +861,17 @@ def test_verbose_shows_progress_on_stderr_only_when_asked(small_csv, tmp_path, v
     assert rc == 0, err
     assert ("3/3" in err) == verbose  # the bar over the cross-fitting's folds
     assert "3/3" not in out
+
+
+@pytest.mark.parametrize("column", ["x1", "colour"])
+def test_a_column_with_exactly_one_missing_value_is_named(table, tmp_path, column):
+    frame, _, _ = table
+    frame = frame.iloc[:120].copy()
+    frame.loc[frame.index[7], column] = np.nan
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    rc, _, err = cli("score", tmp_path / "one.csv", "--target", "label", "-o", tmp_path / "o.csv")
+    assert rc == 2 and f"column (rows): {column!r} (1)" in err
+    rc, _, err = cli("score", tmp_path / "one.csv", "--target", "label", "--dropna", "-o",
+                     tmp_path / "d.csv")
+    assert rc == 0, err
+    assert len(pd.read_csv(tmp_path / "d.csv")) == 119

@@ -150,3 +150,21 @@ def test_an_mlp_classifier_is_factored_layer_by_layer():
     exact = influence_scores(mlp, X, y, Xv, yv, method=ExactHessian(damping=1.0))
     assert kfac.shape == (120,) and np.isfinite(kfac).all()
     assert not np.allclose(kfac, exact)  # two layers: the cross-layer blocks are dropped
+
+
+@pytest.mark.parametrize("damping", [1e-3, 0.3])
+@pytest.mark.parametrize("k", [2, 4])
+def test_sample_weights_enter_the_factors_as_the_exact_hessian_weighs_rows(damping, k):
+    X, y, Xv, yv = _data(k)
+    w = np.random.default_rng(3).uniform(0.1, 3.0, len(y))
+    w[:5] = 0.0  # rows left out of the fit
+    lin = _zero_linear(X.shape[1], k, True)  # equal logits: K-FAC is exact, weights or not
+    got = influence_scores(lin, X, y, Xv, yv, loss=nn.CrossEntropyLoss(), sample_weight=w,
+                           method=KFAC(damping=damping))
+    exact = influence_scores(lin, X, y, Xv, yv, loss=nn.CrossEntropyLoss(), sample_weight=w,
+                             method=ExactHessian(damping=damping))
+    np.testing.assert_allclose(got, exact, rtol=1e-9, atol=1e-12 * np.abs(exact).max())
+    unweighted = influence_scores(lin, X, y, Xv, yv, loss=nn.CrossEntropyLoss(),
+                                  method=KFAC(damping=damping))
+    assert not np.allclose(got, unweighted)  # the weights do move the scores
+    assert np.all(got[:5] == 0.0)
