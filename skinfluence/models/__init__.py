@@ -15,18 +15,13 @@ import inspect
 
 import numpy as np
 
+from ._rows import is_net as _is_torch_model
 from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
 from .sklearn_mlp import is_sklearn_mlp, make_mlp_adapter
 
 __all__ = ["make_adapter", "register_adapter", "unregister_adapter", "check_supported",
            "LinearModelAdapter", "ModelAdapter"]
-
-
-def _is_torch_model(estimator):
-    # the classes' modules, so that a user's subclass of a skorch net counts too
-    return any(c.__module__.startswith(("skorch", "torch.nn"))
-               for c in type(estimator).__mro__) or isinstance(estimator, tuple)
 
 
 def make_adapter(estimator, *, device="auto", **options):
@@ -176,14 +171,33 @@ def check_supported(estimator):
     Asks the same registry as :func:`make_adapter`, by type only, so it works on
     an unfitted estimator (a ``Pipeline`` is judged by its last step).
     """
+    if not is_supported(estimator):
+        raise TypeError(_unsupported_message(_last_step(estimator)))
+
+
+def is_supported(estimator):
+    """Whether :func:`make_adapter` has a family for ``estimator`` (judged by type, unfitted)."""
+    estimator = _last_step(estimator)
+    if estimator is None or isinstance(estimator, str):  # "passthrough": make_adapter says so
+        return True
+    return any(predicate(estimator) for predicate, _ in list(_REGISTRY))
+
+
+def scores_by_probabilities(estimator):
+    """True for a classifier no adapter scores but whose ``predict_proba`` the label
+    cleaning can read: it is cross-fitted for held-out probabilities alone."""
+    from sklearn.base import is_classifier
+
+    return not is_supported(estimator) and is_classifier(estimator) and \
+        hasattr(estimator, "predict_proba")
+
+
+def _last_step(estimator):
     from sklearn.pipeline import Pipeline
 
     while isinstance(estimator, Pipeline):
         estimator = estimator.steps[-1][1]
-    if estimator is None or isinstance(estimator, str):  # "passthrough": make_adapter says so
-        return
-    if not any(predicate(estimator) for predicate, _ in list(_REGISTRY)):
-        raise TypeError(_unsupported_message(estimator))
+    return estimator
 
 
 def _make_adapter(estimator, *, device="auto", **options):
