@@ -50,7 +50,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from skinfluence import InfluenceTrimmer, _label_noise
+from skinfluence import InfluenceTrimmer
+from skinfluence.cleaning import _refit_check
 from skinfluence.datasets import load_adult
 
 DATASETS = ["digits", "breast_cancer", "wine", "adult", "synth4", "fair"]
@@ -153,8 +154,8 @@ def run_cell(name, kind, rate, seed):
         return cl, flags, flags.mean()
 
     def candidates():
-        with mock.patch.object(_label_noise, "MIN_GAIN", -np.inf), \
-                mock.patch.object(_label_noise, "ALPHA", 1.0):
+        with mock.patch.object(_refit_check, "choose_amount",
+                               lambda tallies, alpha=None: _refit_check.CheckResult(1.0)):
             return auto()
 
     record("auto", auto)

@@ -71,6 +71,9 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     estimator : unfitted estimator, cloned for every split.
     plan : ScoringPlan
     method, objective : resolved parameter objects.
+        ``method=None``: no influence scoring (a classifier no adapter
+        scores); each row's score is then its held-out probability of its
+        given label (:func:`label_quality`).
     cv : int, CV splitter or iterable of (train, test) index pairs
         Used when ``plan.X_val`` is None. An int k means stratified, shuffled
         k folds seeded by ``seed``; anything else goes through ``check_cv``.
@@ -118,6 +121,8 @@ def score_training_rows(estimator, plan, *, method, objective, cv, trusted, seed
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         fitted = np.where(count > 0, fitted / np.maximum(count, 1), np.nan)
+    if method is None:  # no adapter: the held-out probability of the given label
+        scores = label_quality(proba, np.searchsorted(classes, plan.y), held_out & (count > 0))
     return Scored(scores=scores, proba=proba, held_out=held_out, classes=classes, fitted=fitted,
                   splits=splits)
 
@@ -153,7 +158,7 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
     if len(y_v) == 0:
         return {**out, "skipped": "no validation row has a class the model knows"}
     sw = None if plan.sample_weight is None else plan.sample_weight[train]
-    out["scores"] = score_validated(
+    out["scores"] = np.zeros(len(train)) if method is None else score_validated(
         model, X_train, plan.y[train], X_v, y_v, method=method, objective=objective,
         sensitive_features_val=s_v, sample_weight=sw, batch_size=batch_size,
         random_state=seed, verbose=verbose, **adapter_options,
@@ -164,6 +169,15 @@ def _score_split(estimator, plan, train, val, classes, method, objective, filter
                                     fold_classes, classes)
     out["n_val"] = len(y_v)
     return out
+
+
+def label_quality(proba, y_idx, rows):
+    """Each row's held-out probability of its given label (NaN outside ``rows``): the
+    score of a classifier no adapter scores, higher meaning the label looks right."""
+    quality = np.full(len(y_idx), np.nan)
+    idx = np.flatnonzero(rows)
+    quality[idx] = proba[idx, np.minimum(y_idx[idx], proba.shape[1] - 1)]
+    return quality
 
 
 def _proba(model, X, fold_classes, classes):

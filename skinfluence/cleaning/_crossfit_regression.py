@@ -73,7 +73,7 @@ def score_regression_rows(estimator, plan, *, method, objective, cv, trusted, se
     if refine and held_out.any():
         pred = refined_predictions(estimator, plan, splits, pred, held_out & active, n_jobs)
     return Scored(scores=scores, proba=pred[:, None], held_out=held_out, classes=None,
-                  fitted=None)
+                  fitted=None, splits=splits)
 
 
 def refined_predictions(estimator, plan, splits, pred, rows, n_jobs=None):

@@ -23,8 +23,9 @@ def cross_fit(score, estimator, X, y, sw, groups, *, method, cv, trusted, random
                        sample_weight=sw, sensitive=None,
                        groups=None if groups is None else check_split_groups(groups, len(y)))
     rng = check_random_state(random_state)
+    method = None if method is None else resolve(method, METHODS, "method")
     scored = score(
-        estimator, plan, method=resolve(method, METHODS, "method"), objective=Utility(), cv=cv,
+        estimator, plan, method=method, objective=Utility(), cv=cv,
         trusted=trusted, seed=int(rng.randint(np.iinfo(np.int32).max)), n_jobs=n_jobs,
         batch_size=batch_size, adapter_options=adapter_options,
     )

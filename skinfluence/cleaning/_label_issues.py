@@ -17,7 +17,7 @@ from ._flagging import check_n_issues, cross_fit, select_flagged
 from ._label_noise import decide, find_issues
 from ._precomputed_issues import precomputed_issues
 from ._refit_check import make_check
-from ..models import check_supported
+from ..models import check_supported, scores_by_probabilities
 from ..models._rows import check_net_rows, n_rows, takes_net_rows
 from ..utils._validation import check_sample_weight
 
@@ -31,7 +31,7 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
                       sample_weight: ArrayLike | None = None, batch_size: BatchSize = "auto",
                       adapter_options: dict | None = None, n_jobs: int | None = None,
                       random_state: RandomStateLike = None, labels: ArrayLike | None = None,
-                      pred_probs: ArrayLike | None = None, filter_by: str = "confident_learning",
+                      pred_probs: ArrayLike | None = None, filter_by: str = "prune_by_noise_rate",
                       return_indices_ranked_by: str | None = None,
                       groups: ArrayLike | None = None) -> np.ndarray:
     """Likely label errors of ``(X, y)`` under ``estimator``, by cross-fitted influence.
@@ -43,8 +43,11 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     probability of the given label (that probability alone when the models
     memorise the labels they doubt). ``n_issues="auto"`` flags, within each
     given class, as many rows as the confident joint counts as belonging to
-    another class, and only if the folds refitted without them predict the
-    held-out rows better (``InfluenceTrimmer(fraction="auto")``'s rule).
+    another class (at most half of a class), and only as many of them as a
+    nested refit check finds worth acting on (``InfluenceTrimmer(fraction="auto")``'s
+    rule). A classifier without an adapter but with ``predict_proba`` (a random
+    forest, gradient boosting) is cross-fitted for its held-out probabilities
+    alone: rows are ranked by their held-out probability of the given label.
 
     Regressors (``Ridge``, ``LinearRegression``, ``SGDRegressor``, MSE nets):
     corrupted targets instead. Plain shuffled K folds; each clone is scored
@@ -54,12 +57,11 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
 
     cleanlab's calling convention works too: ``find_label_issues(labels=y,
     pred_probs=P)`` with out-of-fold probabilities you already have (no
-    estimator, nothing fitted) applies confident learning's
-    ``filter_by="confident_learning"`` (the confident joint's off-diagonal
-    rows) or ``"predicted_neq_given"``, and ``return_indices_ranked_by`` in
-    {"self_confidence", "normalized_margin"} returns the flagged rows' indices,
-    worst label quality first. cleanlab's own default filter
-    (``"prune_by_noise_rate"``) is not implemented.
+    estimator, nothing fitted) flags the rows ``cleanlab.filter.find_label_issues``
+    flags for the same ``filter_by`` (default ``"prune_by_noise_rate"``, as
+    cleanlab's), and ``return_indices_ranked_by`` in {"self_confidence",
+    "normalized_margin"} returns the flagged rows' indices, worst label
+    quality first.
 
     Parameters
     ----------
@@ -102,8 +104,21 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     pred_probs : array-like of shape (n_samples, n_classes), default=None
         Precomputed out-of-fold probabilities: flag from them alone (give no
         estimator or X).
-    filter_by : {"confident_learning", "predicted_neq_given"}, default="confident_learning"
-        With ``pred_probs``: which rows are flagged.
+    filter_by : str, default="prune_by_noise_rate"
+        With ``pred_probs`` (refused with an estimator): which rows are
+        flagged, as cleanlab's filter of the same name flags them. The prune
+        filters take, within each given class, as many rows as the calibrated
+        confident joint counts as mislabelled: those with the largest margin
+        toward each other class ("prune_by_noise_rate"), the lowest
+        probability of the class ("prune_by_class"), or rows chosen by both
+        ("both"); a class with a single row is never pruned (a warning says
+        so). "confident_learning" flags the confident joint's off-diagonal
+        rows, "predicted_neq_given" the rows whose argmax is not the label.
+        Every filter keeps the rows whose label is also the argmax (the label
+        winning ties within 1e-6). The default is cleanlab's, so code moved
+        from cleanlab flags the same rows (it was "confident_learning"
+        before). ``pred_probs`` rows must be non-negative and sum to 1 within
+        1e-5 (cleanlab only checks values lie in [-1e-6, 1 + 1e-6]).
     return_indices_ranked_by : {"self_confidence", "normalized_margin"} or None, default=None
         With ``pred_probs``: return the flagged rows' indices, lowest label
         quality first, instead of a mask.
@@ -150,6 +165,10 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     if return_indices_ranked_by is not None:
         raise ValueError("return_indices_ranked_by applies to pred_probs=; with an estimator, "
                          "use return_indices=True (most likely wrong first).")
+    if filter_by != "prune_by_noise_rate":
+        raise ValueError(f"filter_by={filter_by!r} applies to pred_probs=; with an estimator "
+                         "the rows are ranked by influence and held-out probability, and "
+                         "n_issues= says how many are flagged.")
     if labels is not None:
         if y is not None:
             raise ValueError("give the labels once, as labels= (cleanlab's name) or y=.")
@@ -157,7 +176,9 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     if estimator is None or X is None or y is None:
         raise TypeError("find_label_issues needs an estimator, X and y (or labels=), or "
                         "labels= and pred_probs= (precomputed out-of-fold probabilities).")
-    check_supported(estimator)  # before any fold is fitted
+    by_proba = scores_by_probabilities(estimator)  # any classifier: its probabilities alone
+    if not by_proba:
+        check_supported(estimator)  # before any fold is fitted
     if is_regressor(estimator):  # corrupted targets: outlying cross-fitted residuals
         from ._target_issues import find_regression_issues
 
@@ -180,12 +201,22 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
     if len(classes) < 2:
         raise ValueError(f"y needs at least 2 classes; got {classes.tolist()}.")
     check_n_issues(n_issues, int(active.sum()))
-    plan, scored = cross_fit(score_training_rows, estimator, X, y, sw, groups, method=method,
+    plan, scored = cross_fit(score_training_rows, estimator, X, y, sw, groups,
+                             method=None if by_proba else method,
                              cv=cv, trusted=trusted, random_state=random_state, n_jobs=n_jobs,
                              batch_size=batch_size, adapter_options=adapter_options)
     y_idx = np.searchsorted(classes, y)
     issues = find_issues(scored.scores, scored.proba, y_idx, active, scored.fitted)
     auto = None
     if n_issues == "auto":  # the candidates only if refitting the folds without them pays
-        auto = decide(issues, n, make_check(estimator, plan, scored, n_jobs=n_jobs)).mask
+        check = make_check(estimator, plan, scored, seed=_check_seed(random_state),
+                           n_jobs=n_jobs)
+        auto = decide(issues, n, check).mask
     return select_flagged(issues, n_issues, active, return_indices, auto)
+
+
+def _check_seed(random_state):
+    """A seed for the refit check's inner folds (the cross-fitting drew its own)."""
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

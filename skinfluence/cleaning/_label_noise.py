@@ -21,11 +21,10 @@ Acting, or not. On clean but hard data the confident joint counts the model's
 own errors: a tenth to a fifth of the rows on a survey table or Adult with
 logistic regression and no flipped label. Held-out probabilities alone cannot
 tell those rows from flips (a model fitted to noisy labels is calibrated to
-them too), so :mod:`skinfluence.cleaning._refit_check` asks what acting does: each
-fold refitted without its candidates must predict its held-out rows better
-than the original fold (:func:`worth_acting`), else nothing is acted on. Noise
-that only moves rows into one class fools that check (the given labels favour
-predicting that class), so it errs towards acting on nothing there.
+them too), so :mod:`skinfluence.cleaning._refit_check` asks what acting does,
+nested so that it never judges candidates on the rows that chose them: it
+picks how many of each class's candidates to act on (none, half, all).
+Whatever it picks, no class loses more than ``CLASS_CAP`` of its rows.
 
 Except where the models memorise: influence is measured at models that trained
 on the row, and a wrong label the model has fitted has almost no gradient left.
@@ -39,7 +38,7 @@ digits, breast cancer, wine and Adult 3-46%.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom, rankdata
+from scipy.stats import rankdata
 
 
 def confident_joint(proba, y_idx):
@@ -161,37 +160,50 @@ def rank_by_class(scores, proba, y_idx, n_classes, *, use_scores=True):
     return order
 
 
-MIN_GAIN = 0.1
-ALPHA = 0.05
+#: at most this share of a given class's rows is ever a candidate (never gut a class)
+CLASS_CAP = 0.5
 
 
-def worth_acting(better, worse, discordant):
-    """Whether the held-out refit check favours acting on the candidates.
+def capped_counts(joint, class_sizes):
+    """Per given class, its off-diagonal confident-joint count, at most ``CLASS_CAP`` of it.
 
-    ``better`` / ``worse``: held-out rows that only the models refitted without
-    the candidates / only the original models predict right (given labels),
-    among the ``discordant`` rows where the two disagree. Acting needs both
-
-    - a one-sided sign test: if neither model were better, each of the
-      ``better + worse`` rows would go either way with probability 1/2;
-      P(at least ``better`` of them go the refitted way) <= ``ALPHA`` (0.05);
-    - a margin: ``better - worse > MIN_GAIN * discordant`` (0.1), the refitted
-      models right on at least 55% of the rows where the predictions differ.
-
-    The test guards small tables, where a few rows decide; the margin large,
-    hard ones, where logistic regression's own errors on Adult and a survey
-    table without noise gave -0.10 to +0.07 of the discordant rows, and real
-    flips of digits, breast cancer and wine 0.3-0.6.
+    On a clean table the confident joint counts a small class's hard rows as
+    another class's: without the cap, a class of 20 rows could lose most of
+    them on the evidence of a count, not of a check on that class.
 
     Examples
     --------
-    >>> worth_acting(8, 2, 10), worth_acting(9, 1, 10), worth_acting(55, 45, 100)
-    (False, True, False)
+    >>> import numpy as np
+    >>> capped_counts(np.array([[50, 4], [15, 5]]), np.array([54, 20]))
+    array([ 4, 10])
     """
-    gain = better - worse
-    if discordant == 0 or gain <= MIN_GAIN * discordant:
-        return False
-    return bool(binom.sf(better - 1, better + worse, 0.5) <= ALPHA)
+    joint = np.asarray(joint)
+    off = joint.sum(axis=1) - np.diag(joint)
+    return np.minimum(off, np.floor(CLASS_CAP * np.asarray(class_sizes))).astype(int)
+
+
+def class_candidates(proba, y_idx, n_classes, amount=1.0):
+    """Mask of the candidates of held-out probabilities alone: per given class c, the
+    ``round(amount * count_c)`` rows of lowest probability of c (``count_c`` from
+    :func:`capped_counts`). The nested check chooses each training part's candidates
+    with it; the final candidates follow the same counts (:func:`find_issues`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.1, 0.9], [0.2, 0.8], [0.9, 0.1]])
+    >>> class_candidates(P, np.array([0, 0, 0, 1, 1, 1]), 2).nonzero()[0]  # 2 looks like a 1
+    array([2, 5])
+    """
+    y_idx = np.asarray(y_idx)
+    counts = capped_counts(confident_joint(proba, y_idx),
+                           np.bincount(y_idx, minlength=n_classes))
+    mask = np.zeros(len(y_idx), dtype=bool)
+    for c in range(n_classes):
+        rows = np.flatnonzero(y_idx == c)
+        order = rows[np.argsort(proba[rows, c], kind="stable")]
+        mask[order[:int(round(amount * counts[c]))]] = True
+    return mask
 
 
 @dataclass
@@ -202,11 +214,11 @@ class LabelIssues:
     joint: np.ndarray  # (n_classes, n_classes) confident joint over the active rows
     memorised_share: float  # or None without held-out probabilities
 
-    def flags(self, n_rows):
-        """Mask of the first ``counts[c]`` rows of every given class c."""
+    def flags(self, n_rows, amount=1.0):
+        """Mask of the first ``round(amount * counts[c])`` rows of every given class c."""
         mask = np.zeros(n_rows, dtype=bool)
         for order, count in zip(self.by_class, self.counts):
-            mask[order[:count]] = True
+            mask[order[:int(round(amount * count))]] = True
         return mask
 
 
@@ -214,7 +226,7 @@ class LabelIssues:
 class Decision:
     mask: np.ndarray  # rows to act on
     acted: bool  # whether the candidates are acted on
-    check: tuple  # (better, worse, discordant) from the refit check, or None
+    check: object  # the nested refit check's CheckResult, or None
 
 
 def find_issues(scores, proba, y_idx, active, fitted):
@@ -231,24 +243,25 @@ def find_issues(scores, proba, y_idx, active, fitted):
     use_scores = memorised is None or memorised <= 0.5
     masked = np.where(active, scores, np.nan)
     by_class = rank_by_class(masked, proba, y_idx, n_classes, use_scores=use_scores)
-    counts = np.array([min(int(joint[c].sum() - joint[c, c]), len(by_class[c]))
-                       for c in range(n_classes)])
+    sizes = np.bincount(y_idx[active], minlength=n_classes)
+    counts = np.minimum(capped_counts(joint, sizes), [len(rows) for rows in by_class])
     ranked = rank_label_issues(masked, proba, y_idx, use_scores=use_scores)
     return LabelIssues(ranked=ranked, by_class=by_class, counts=counts, joint=joint,
                        memorised_share=memorised)
 
 
 def decide(issues, n_rows, check=None):
-    """Which rows ``fraction="auto"`` acts on: the candidates, if the refit check favours it.
+    """Which rows ``fraction="auto"`` acts on: as many candidates as the refit check chose.
 
-    ``check(mask)`` returns ``(better, worse, discordant)`` for acting on
-    ``mask`` (:func:`skinfluence.cleaning._refit_check.heldout_gain`); None (explicit
-    validation data, precomputed scores) acts on every candidate.
+    ``check()`` is the nested refit check
+    (:func:`skinfluence.cleaning._refit_check.make_check`): its ``amount`` (0,
+    or a share of every class's count) says how many of each class's
+    candidates are acted on. None (explicit validation data, precomputed
+    scores) acts on every candidate.
     """
     full = issues.flags(n_rows)
     if check is None or not full.any():
         return Decision(mask=full, acted=bool(full.any()), check=None)
-    counts = check(full)
-    acted = worth_acting(*counts)
-    return Decision(mask=full if acted else np.zeros(n_rows, dtype=bool), acted=acted,
-                    check=counts)
+    result = check()
+    mask = issues.flags(n_rows, result.amount)
+    return Decision(mask=mask, acted=bool(mask.any()), check=result)

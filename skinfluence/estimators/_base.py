@@ -32,7 +32,7 @@ from ..utils._compat import (
     _routing_enabled,
     routable_methods,
 )
-from ..models import check_supported
+from ..models import check_supported, scores_by_probabilities
 from ..models._dask import is_dask
 from ..cleaning._crossfit import ScoringPlan, score_training_rows
 from ..cleaning._crossfit_regression import fit_clone, score_regression_rows
@@ -40,7 +40,7 @@ from ..cleaning._refit_check import make_check
 from ..models._rows import check_net_rows, n_rows, splittable, takes_net_rows
 from ..utils._validation import check_groups, check_split_groups, column_values
 from ..methods import METHODS, Method
-from ..objectives import OBJECTIVES, Objective
+from ..objectives import OBJECTIVES, Objective, Utility
 
 _PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "score")
 
@@ -127,7 +127,10 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         method = resolve(self.method, METHODS, "method")
         objective = resolve(self.objective, OBJECTIVES, "objective")
         targeted = getattr(self, "target_gap", None) is not None
-        if scores is None or targeted:  # scoring ahead: refuse a model it cannot score, unfitted
+        by_proba = scores is None and not targeted and scores_by_probabilities(self.estimator)
+        if by_proba:  # any classifier: its held-out probabilities rank the rows
+            self._check_probability_route(objective)
+        elif scores is None or targeted:  # scoring ahead: refuse a model it cannot score
             check_supported(self.estimator)
         needs_s = getattr(objective, "needs_sensitive", False) and (scores is None or targeted)
         s = self._sensitive(X, sensitive_features, objective, "X", "sensitive_features") \
@@ -178,7 +181,8 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             if self._regression:  # the refined held-out predictions only where they are read
                 score, extra = score_regression_rows, {"refine": self._needs_proba(np.inf)}
             scored = score(
-                self.estimator, plan, method=method, objective=objective, cv=self.cv,
+                self.estimator, plan, method=None if by_proba else method, objective=objective,
+                cv=self.cv,
                 trusted=self.trusted, seed=int(rng.randint(np.iinfo(np.int32).max)),
                 n_jobs=self.n_jobs, batch_size=self.batch_size,
                 adapter_options=self.adapter_options, log=self._log if self.verbose else None,
@@ -186,8 +190,10 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             )
             scores, proba = scored.scores, scored.proba
             fitted = scored.fitted if scored.held_out.any() else None
-            if not self._regression and self._needs_proba(len(classes)):  # "auto" asks the folds
-                check = make_check(self.estimator, plan, scored, n_jobs=self.n_jobs)
+            if self._needs_proba(np.inf if self._regression else len(classes)):
+                check = make_check(self.estimator, plan, scored,  # "auto" asks the folds
+                                   seed=int(rng.randint(np.iinfo(np.int32).max)),
+                                   n_jobs=self.n_jobs)
         if sw is not None:
             scores = np.where(sw > 0, scores, np.nan)
         self.scores_ = scores
@@ -207,6 +213,23 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return self
 
     # ------------------------------------------------------------------ pieces of fit
+    def _check_probability_route(self, objective):
+        """A classifier no adapter scores: trimmed or relabeled by held-out label quality,
+        for the validation loss only (fairness and robustness need its gradients)."""
+        name = type(self.estimator).__name__
+        if not getattr(self, "_acts_on_label_quality", False):
+            raise TypeError(
+                f"{type(self).__name__} weights rows by their influence scores, and "
+                f"{name} has no adapter to compute them. InfluenceTrimmer and "
+                f"InfluenceRelabeler take any classifier with predict_proba (rows ranked by "
+                "their held-out probability of the given label); or pass scores=.")
+        if not isinstance(objective, Utility):
+            raise TypeError(
+                f"objective={objective!r} needs the gradients of the model, and {name} has "
+                "no adapter to compute them; any classifier with predict_proba is cleaned for "
+                "objective='utility' only (rows ranked by their held-out probability of the "
+                "given label). Pass scores= computed elsewhere, or use a supported model.")
+
     def _validate_X(self, X, y="no_validation", reset=True):
         """validate_data, except that a Pipeline's raw input (text columns...) is kept as is:
         its own transformers encode it (feature count and names are still checked). A network's

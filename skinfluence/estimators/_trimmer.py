@@ -48,9 +48,14 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         (``confident_joint_``), those ranked lowest by the mean of their
         influence rank and their rank by held-out probability of the class
         (that probability alone when the models memorise their labels, see
-        ``memorised_share_``); they are dropped only if refitting each fold
-        without them predicts its held-out rows better (``refit_check_``),
-        else nothing is dropped.
+        ``memorised_share_``), at most half of any class. A nested refit check
+        (``refit_check_``) decides how many of each class's candidates to drop
+        (none, half or all): every fold's training part chooses its own
+        candidates from inner folds, and the part refitted without them must
+        predict the held-out fold significantly better (given labels). A
+        classifier without an adapter (a random forest, gradient boosting,
+        any ``predict_proba``) is cleaned the same way, its rows ranked by
+        their held-out probability of the given label (``scores_``).
     threshold : float or None, default=None
         Drop every sample scoring below it instead.
     target_gap : float in (0, 1) or None, default=None
@@ -130,13 +135,16 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         class j reaches j's threshold (cleanlab's confident joint).
     refit_check_ : dict or None
         ``fraction="auto"``: ``candidates`` (rows flagged by the per-class
-        counts); ``better`` / ``worse``: held-out rows that only the folds
-        refitted without them / only the original folds predict right;
-        ``discordant``: held-out rows the two disagree on; ``acted``: whether
-        the candidates were dropped (a one-sided sign test at 5% on
-        ``better`` against ``worse``, and ``better - worse`` above a tenth of
-        ``discordant``). Without cross-fitting the counts are None and the
-        candidates are always acted on.
+        counts); ``per_amount``: for each share of them weighed (0.5, 1.0),
+        ``(better, worse, p_value)``: held-out rows that only the refitted /
+        only the original models predict right, and the one-sided exact
+        paired test of the two (level 0.1 shared among the amounts);
+        ``amount``: the share acted on (the significant one of largest net
+        gain, 0 if none), with its ``better``, ``worse``, ``discordant`` and
+        ``p_value``; ``acted`` / ``acted_on``: whether / how many rows were
+        dropped. A regressor's check compares squared errors (paired t-test)
+        and weighs all candidates only. Without cross-fitting the counts are
+        None and the candidates are always acted on.
     memorised_share_ : float or None
         ``fraction="auto"`` with cross-fitting: share of the rows the held-out
         models doubt whose label the models trained on them still predict.
@@ -173,16 +181,16 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     >>> from skinfluence import InfluenceTrimmer
     >>> from skinfluence.datasets import flip_labels
     >>> X, y = load_breast_cancer(return_X_y=True)
-    >>> y_noisy, flipped = flip_labels(y, 0.2, random_state=0)   # 114 labels flipped
+    >>> y_noisy, flipped = flip_labels(y, 0.2, random_state=2)   # 114 labels flipped
     >>> trimmer = InfluenceTrimmer(LogisticRegression(), fraction="auto", random_state=0)
     >>> trimmer.fit(scale(X), y_noisy)
     InfluenceTrimmer(estimator=LogisticRegression(), fraction='auto', random_state=0)
     >>> round(trimmer.noise_rate_, 3), trimmer.n_trimmed_     # estimated from the data
-    (0.192, 109)
+    (0.186, 106)
     >>> int(flipped[~trimmer.support_].sum())                  # of them flipped
-    99
-    >>> {k: trimmer.refit_check_[k] for k in ("better", "worse", "acted")}  # held out
-    {'better': 21, 'worse': 10, 'acted': True}
+    97
+    >>> {k: trimmer.refit_check_[k] for k in ("amount", "better", "worse", "acted")}
+    {'amount': 1.0, 'better': 20, 'worse': 10, 'acted': True}
     >>> trimmer.report(y=y_noisy).sort_values("score").head(3).columns.tolist()
     ['score', 'trimmed', 'label']
     """

@@ -1,5 +1,6 @@
 """Label-noise estimation and ranking (``fraction="auto"``), against independent constructions."""
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from sklearn.linear_model import LogisticRegression
 
 from skinfluence import InfluenceRelabeler, InfluenceTrimmer
 from skinfluence.cleaning._label_noise import (confident_joint, estimate_noise_rate, find_issues,
-                                               memorised_share, rank_label_issues, worth_acting)
+                                               memorised_share, rank_label_issues)
+from skinfluence.cleaning import _refit_check
+from skinfluence.cleaning._refit_check import choose_amount
 from skinfluence.datasets import flip_labels
 
 
@@ -61,11 +64,18 @@ def test_estimated_noise_rate_rises_with_the_true_one():
     assert np.all(np.diff(estimates) > 0.05)
 
 
-def _folds(trim, X, y):
-    from sklearn.model_selection import StratifiedKFold
+def _seeds(trim):
+    """The trimmer's two draws: the outer folds' seed, then the refit check's."""
     from sklearn.utils import check_random_state
 
-    seed = int(check_random_state(trim.random_state).randint(np.iinfo(np.int32).max))
+    rng = check_random_state(trim.random_state)
+    return [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(2)]
+
+
+def _folds(trim, X, y, seed=None):
+    from sklearn.model_selection import StratifiedKFold
+
+    seed = _seeds(trim)[0] if seed is None else seed
     return list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))
 
 
@@ -76,35 +86,64 @@ def _held_out_proba(trim, X, y, model=None):
     return P
 
 
-def _auto_by_hand(trim, X, y, model=None, use_scores=True):
-    """fraction="auto" written from its definition: the confident joint's off-diagonal
-    count of each given class, that many of its rows by the mean of two within-class
-    ranks, acted on iff the folds refitted without them are right on more held-out rows
-    than the original folds (a one-sided sign test at 5%, by summing binomial terms) by
-    more than a tenth of the rows where the two disagree."""
+def _cap(C, y, c):
+    """Class c's off-diagonal count, at most half of its rows."""
+    return int(min(C[c].sum() - C[c, c], np.floor(0.5 * np.sum(y == c))))
+
+
+def _inner_candidates(X, y, model, seed, amount, n_classes):
+    """Candidates of one training part from its own 3-fold held-out probabilities."""
+    from sklearn.model_selection import StratifiedKFold
+
+    P = np.zeros((len(y), n_classes))
+    for tr, va in StratifiedKFold(3, shuffle=True, random_state=seed).split(X, y):
+        P[va] = clone(model).fit(X[tr], y[tr]).predict_proba(X[va])
+    C = _joint_by_loops(P, y)
+    out = []
+    for c in range(n_classes):
+        rows = np.flatnonzero(y == c)
+        out += list(rows[np.argsort(P[rows, c], kind="stable")][:round(amount * _cap(C, y, c))])
+    return np.array(out, dtype=int)
+
+
+def _auto_by_hand(trim, X, y, model=None, use_scores=True, amount=None):
+    """fraction="auto" written from its definition. Candidates: each given class's
+    off-diagonal confident-joint count (at most half its rows), that many of its rows by
+    the mean of two within-class ranks. The nested check: for each outer fold, the
+    candidates of its training part come from 3 inner folds of that part alone; refitted
+    without half / all of them, the part's model predicts the outer fold; summed over
+    folds, an amount passes when the one-sided binomial tail of its (better, worse)
+    counts is at most 0.1 / 2; the passing amount of largest net gain is acted on."""
     model = model or LogisticRegression()
+    K = len(np.unique(y))
     P = _held_out_proba(trim, X, y, model)
     C = _joint_by_loops(P, y)
-    candidates = []
-    for c in range(P.shape[1]):
+    ranked = []
+    for c in range(K):
         rows = np.flatnonzero(y == c)
         key = rankdata(P[rows, c]) + (rankdata(trim.scores_[rows]) if use_scores else 0)
-        n_c = int(C[c].sum() - C[c, c])
-        candidates += [rows[k] for k in np.argsort(key, kind="stable")[:n_c]]
-    better = worse = discordant = 0
-    for tr, va in _folds(trim, X, y):
-        keep = np.setdiff1d(tr, candidates)
-        after = clone(model).fit(X[keep], y[keep]).predict(X[va])
-        for before, new, label in zip(np.argmax(P[va], axis=1), after, y[va]):
-            if before != new:
-                discordant += 1
-                better += int(new == label)
-                worse += int(before == label)
-    m = better + worse
-    p_value = sum(math.comb(m, k) for k in range(better, m + 1)) / 2 ** m
-    acted = better - worse > 0.1 * discordant and p_value <= 0.05
-    dropped = np.sort(candidates) if acted else np.array([], dtype=int)
-    return dropped, C, (better, worse, discordant)
+        ranked.append((rows[np.argsort(key, kind="stable")], _cap(C, y, c)))
+    check_seed = _seeds(trim)[1]
+    tallies = {}
+    for share in (0.5, 1.0):
+        better = worse = discordant = 0
+        for k, (tr, va) in enumerate(_folds(trim, X, y)):
+            drop = tr[_inner_candidates(X[tr], y[tr], model, check_seed + k, share, K)]
+            keep = np.setdiff1d(tr, drop)
+            after = clone(model).fit(X[keep], y[keep]).predict(X[va])
+            for before, new, label in zip(np.argmax(P[va], axis=1), after, y[va]):
+                if before != new:
+                    discordant += 1
+                    better += int(new == label)
+                    worse += int(before == label)
+        m = better + worse
+        p_value = sum(math.comb(m, j) for j in range(better, m + 1)) / 2 ** m
+        tallies[share] = (better, worse, discordant, p_value)
+    passing = [a for a, (b, w, _, p) in tallies.items() if p <= 0.05 and b > w]
+    chosen = max(passing, key=lambda a: (tallies[a][0] - tallies[a][1], -a), default=0.0)
+    chosen = chosen if amount is None else amount
+    dropped = [rows[:round(chosen * count)] for rows, count in ranked]
+    return np.sort(np.concatenate(dropped)), C, chosen, tallies
 
 
 def _corrupt(y, kind, rate, rng):
@@ -130,11 +169,13 @@ def test_auto_count_and_action_match_the_rule_written_by_hand(kind):
     y_noisy, _ = _corrupt(y, kind, 0.2, np.random.RandomState(3))
     trim = InfluenceTrimmer(LogisticRegression(), fraction="auto", random_state=0)
     trim.fit(X, y_noisy)
-    dropped, C, counts = _auto_by_hand(trim, X, y_noisy)
+    dropped, C, chosen, tallies = _auto_by_hand(trim, X, y_noisy)
     np.testing.assert_allclose(trim.confident_joint_, C)
     check = trim.refit_check_
-    assert (check["better"], check["worse"], check["discordant"]) == counts
-    assert trim.refit_check_["candidates"] == C.sum() - np.trace(C)
+    assert check["amount"] == chosen
+    for amount, (better, worse, discordant, p_value) in tallies.items():
+        assert check["per_amount"][amount][:2] == (better, worse)
+        assert check["per_amount"][amount][2] == pytest.approx(p_value, rel=1e-9)
     np.testing.assert_array_equal(np.flatnonzero(~trim.support_), dropped)
     if kind == "none":  # clean labels: the candidates are the model's own errors
         assert trim.n_trimmed_ <= 0.01 * len(y)
@@ -197,16 +238,19 @@ def test_clean_labels_on_hard_data_are_not_trimmed():
         assert not trim.refit_check_["acted"]
 
 
-def test_the_refit_check_needs_a_sign_test_and_a_margin():
-    # one-sided binomial tail by hand: P(X >= 8 | 10, 1/2) = 56 / 1024 > 0.05
-    assert sum(math.comb(10, k) for k in range(8, 11)) / 1024 > 0.05
-    assert not worth_acting(8, 2, 10)
-    assert worth_acting(9, 1, 10)  # 11 / 1024
-    assert not worth_acting(55, 45, 100)  # margin: 10 is not above 0.1 x 100
-    assert worth_acting(56, 44, 100) is False  # 12 > 10 but P(X >= 56 | 100) = 0.14
-    assert worth_acting(570, 430, 1000)  # 140 > 100 and the tail is ~1e-5
-    assert not worth_acting(560, 440, 2000)  # significant, but 120 < 0.1 x 2000
-    assert not worth_acting(0, 0, 0)
+def test_the_check_takes_the_significant_amount_of_largest_net_gain():
+    # one-sided binomial tails by hand: P(X >= 8 | 11) = 232 / 2048 = 0.113,
+    # P(X >= 9 | 11) = 67 / 2048 = 0.0327, P(X >= 6 | 7) = 8 / 128 = 0.0625
+    tail = lambda b, m: sum(math.comb(m, k) for k in range(b, m + 1)) / 2 ** m  # noqa: E731
+    assert tail(8, 11) > 0.05 and tail(9, 11) <= 0.05 < tail(6, 7)
+    assert choose_amount({1.0: (8, 3, 11)}, alpha=0.1).amount == 0.0
+    assert choose_amount({1.0: (9, 2, 11)}, alpha=0.1).amount == 1.0
+    # both significant at 0.05 each: the larger net gain (12 - 1 > 9 - 2) wins
+    assert choose_amount({0.5: (12, 1, 13), 1.0: (9, 2, 11)}, alpha=0.1).amount == 0.5
+    assert choose_amount({0.5: (6, 1, 7), 1.0: (9, 2, 11)}, alpha=0.1).amount == 1.0
+    # a single amount gets the whole level: at 0.2, 8 of 11 (0.113) passes
+    assert choose_amount({1.0: (8, 3, 11)}, alpha=0.2).amount == 1.0
+    assert choose_amount({0.5: (0, 0, 0), 1.0: (0, 0, 0)}).amount == 0.0
 
 
 def test_auto_relabeler_repairs_labels():
@@ -256,9 +300,12 @@ def test_a_memorising_model_is_ranked_by_held_out_confidence_alone():
                                random_state=0)
     y_noisy, flipped = flip_labels(y, 0.2, random_state=0)
     model = LogisticRegression(C=1e4, max_iter=5000)
-    trim = InfluenceTrimmer(model, fraction="auto", random_state=0).fit(X, y_noisy)
+    # the ranking, not the decision, is under test: the check is told to act on all
+    with mock.patch.object(_refit_check, "choose_amount",
+                           lambda tallies, alpha=None: _refit_check.CheckResult(1.0)):
+        trim = InfluenceTrimmer(model, fraction="auto", random_state=0).fit(X, y_noisy)
     assert trim.memorised_share_ > 0.9
-    dropped, _, _ = _auto_by_hand(trim, X, y_noisy, model, use_scores=False)
+    dropped, *_ = _auto_by_hand(trim, X, y_noisy, model, use_scores=False, amount=1.0)
     assert len(dropped) > 0
     np.testing.assert_array_equal(np.flatnonzero(~trim.support_), dropped)
     # with few features the model cannot fit the wrong labels: the influence rank stays

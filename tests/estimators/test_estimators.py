@@ -275,7 +275,7 @@ def test_invalid_parameters_are_rejected(noisy_cancer):
 def test_unsupported_estimator_error_lists_the_supported_families(noisy_cancer):
     X, y, _ = noisy_cancer
     with pytest.raises(TypeError, match="Supported model families"):
-        InfluenceTrimmer(DecisionTreeClassifier(), cv=3).fit(X, y)
+        InfluenceTrimmer(LinearSVC(), cv=3).fit(X, y)  # no adapter, no predict_proba
 
 
 def test_verbose_reports_progress(noisy_cancer, capsys):

@@ -158,18 +158,18 @@ def test_register_adapter_refuses_what_cannot_be_called_as_documented(predicate,
     assert _REGISTRY == before
 
 
-def _counting_forest():
-    """A classifier skinfluence cannot score, counting its fits."""
-    from sklearn.ensemble import RandomForestClassifier
+def _counting_svm():
+    """A classifier skinfluence cannot score (no adapter, no predict_proba), counting fits."""
+    from sklearn.svm import LinearSVC
 
-    class CountingForest(RandomForestClassifier):
+    class CountingSVM(LinearSVC):
         fits = 0
 
         def fit(self, X, y, sample_weight=None):
             type(self).fits += 1
             return super().fit(X, y, sample_weight=sample_weight)
 
-    return CountingForest
+    return CountingSVM
 
 
 @pytest.mark.parametrize("call", ["trimmer", "reweighter", "relabeler", "find_label_issues",
@@ -181,24 +181,43 @@ def test_an_unsupported_model_is_refused_before_any_fit(call):
     from skinfluence import (InfluenceRelabeler, InfluenceReweighter, InfluenceTrimmer,
                              find_label_issues)
 
-    Forest = _counting_forest()
+    SVM = _counting_svm()
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(80, 3)), np.arange(80) % 2
     runs = {
-        "trimmer": lambda: InfluenceTrimmer(Forest(n_estimators=3)).fit(X, y),
-        "reweighter": lambda: InfluenceReweighter(Forest(n_estimators=3)).fit(X, y),
-        "relabeler": lambda: InfluenceRelabeler(Forest(n_estimators=3)).fit(X, y),
-        "find_label_issues": lambda: find_label_issues(Forest(n_estimators=3), X, y),
-        "pipeline": lambda: InfluenceTrimmer(
-            make_pipeline(StandardScaler(), Forest(n_estimators=3))).fit(X, y),
+        "trimmer": lambda: InfluenceTrimmer(SVM()).fit(X, y),
+        "reweighter": lambda: InfluenceReweighter(SVM()).fit(X, y),
+        "relabeler": lambda: InfluenceRelabeler(SVM()).fit(X, y),
+        "find_label_issues": lambda: find_label_issues(SVM(), X, y),
+        "pipeline": lambda: InfluenceTrimmer(make_pipeline(StandardScaler(), SVM())).fit(X, y),
     }
-    with pytest.raises(TypeError, match="Unsupported estimator CountingForest") as info:
+    with pytest.raises(TypeError, match="Unsupported estimator CountingSVM") as info:
         runs[call]()
-    assert Forest.fits == 0
+    assert SVM.fits == 0
     message = str(info.value)
     for family in ("LogisticRegression", "Ridge", "MLPClassifier", "NeuralNetRegressor",
                    "Pipeline", "register_adapter", "pred_probs="):
         assert family in message
+
+
+def test_a_forest_is_refused_by_the_reweighter_before_any_fit():
+    """A forest has predict_proba, so trimming and relabeling rank its rows by held-out
+    probability; weights need influence scores, refused before anything is fitted."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from skinfluence import InfluenceReweighter
+
+    class CountingForest(RandomForestClassifier):
+        fits = 0
+
+        def fit(self, X, y, sample_weight=None):
+            type(self).fits += 1
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with pytest.raises(TypeError, match="weights rows by their influence scores"):
+        InfluenceReweighter(CountingForest(n_estimators=3)).fit(X, y)
+    assert CountingForest.fits == 0
 
 
 def test_precomputed_scores_need_no_supported_model():

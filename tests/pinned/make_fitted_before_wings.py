@@ -19,20 +19,28 @@ from sklearn.linear_model import LogisticRegression
 import skinfluence as sk
 from skinfluence.samplers import RandomSampler
 
-rng = np.random.RandomState(0)
-X = rng.randn(120, 3)
-y = (X[:, 0] + 0.3 * rng.randn(120) > 0).astype(int)
-s = rng.randint(0, 2, 120)
-estimators = {
-    "trimmer": sk.InfluenceTrimmer(LogisticRegression(), fraction=0.1,
-                                   method=sk.SampledHessian(sampler=RandomSampler())).fit(X, y),
-    "reweighter": sk.InfluenceReweighter(LogisticRegression(),
-                                         objective=sk.DemographicParity()).fit(
-        X, y, sensitive_features=s),
-    "relabeler": sk.InfluenceRelabeler(LogisticRegression(), method=sk.ExactHessian(),
-                                       fraction=0.05).fit(X, y),
-}
-X_test = rng.randn(20, 3)
-with open(pathlib.Path(__file__).with_name("fitted_before_wings.pkl"), "wb") as f:
-    pickle.dump({"X_test": X_test, "estimators": estimators,
-                 "proba": {k: e.predict_proba(X_test) for k, e in estimators.items()}}, f)
+
+def main():
+    """Fit the three estimators and pickle them beside this file (never on import: the
+    test run imports every module for its doctests)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 3)
+    y = (X[:, 0] + 0.3 * rng.randn(120) > 0).astype(int)
+    s = rng.randint(0, 2, 120)
+    estimators = {
+        "trimmer": sk.InfluenceTrimmer(LogisticRegression(), fraction=0.1,
+                                       method=sk.SampledHessian(sampler=RandomSampler())).fit(X, y),
+        "reweighter": sk.InfluenceReweighter(LogisticRegression(),
+                                             objective=sk.DemographicParity()).fit(
+            X, y, sensitive_features=s),
+        "relabeler": sk.InfluenceRelabeler(LogisticRegression(), method=sk.ExactHessian(),
+                                           fraction=0.05).fit(X, y),
+    }
+    X_test = rng.randn(20, 3)
+    with open(pathlib.Path(__file__).with_name("fitted_before_wings.pkl"), "wb") as f:
+        pickle.dump({"X_test": X_test, "estimators": estimators,
+                     "proba": {k: e.predict_proba(X_test) for k, e in estimators.items()}}, f)
+
+
+if __name__ == "__main__":
+    main()
