@@ -465,7 +465,8 @@ def _consecutive_int_codes(y, classes):
 def _unsupported_message(estimator):
     return (
         f"Unsupported estimator {type(estimator).__name__}. Supported model families: "
-        f"scikit-learn {', '.join(SUPPORTED)}, MLPClassifier; torch.nn.Module (with a loss); "
+        f"scikit-learn {', '.join(SUPPORTED)}, MLPClassifier, MLPRegressor; torch.nn.Module "
+        "(with a loss); "
         "skorch NeuralNetClassifier / NeuralNetBinaryClassifier / NeuralNetRegressor; a "
         "Pipeline ending in one of them; or a family added with "
         "skinfluence.models.register_adapter. For any other classifier (trees, forests, "

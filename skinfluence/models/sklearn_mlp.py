@@ -1,4 +1,5 @@
-"""Adapter for scikit-learn's fitted ``MLPClassifier``, through an equivalent torch network.
+"""Adapter for scikit-learn's fitted ``MLPClassifier`` and ``MLPRegressor``, through an
+equivalent torch network.
 
 The fitted ``coefs_`` / ``intercepts_`` are copied, in float64, into a
 ``torch.nn.Sequential`` of ``Linear`` layers and the hidden activation
@@ -6,17 +7,19 @@ The fitted ``coefs_`` / ``intercepts_`` are copied, in float64, into a
 same forward passes, HVPs and scoring pass as for any network. torch is
 needed (the ``torch`` extra); scikit-learn's own arrays are never modified.
 
-The training objective is scikit-learn's: the mean log-loss plus
+The training objective is scikit-learn's: the mean log-loss (a regressor: half
+the squared error, ``(f - y)^2 / 2``, scikit-learn's ``squared_error``) plus
 ``alpha / (2 n) * sum ||W||^2`` over the weights (not the intercepts), where
 ``n`` is the summed sample weight of the training rows (``solver="lbfgs"``) or
 of one minibatch (``"sgd"`` / ``"adam"``: ``min(batch_size, n)`` rows, 200 for
 ``batch_size="auto"``; exact when the batch size divides n). So the weight
 decay of the mean-form Hessian is ``alpha / n``, set once the training rows are
 known. A binary classifier has one logistic output (``BCEWithLogitsLoss`` on
-its logit); a multiclass one a softmax (``CrossEntropyLoss``).
+its logit); a multiclass one a softmax (``CrossEntropyLoss``); a regressor one
+identity output (a regression, as skorch's ``NeuralNetRegressor``).
 
-Not supported, with a clear error: multilabel targets, and ``MLPRegressor``
-(the torch adapter scores classification losses only).
+Not supported, with a clear error: multilabel targets and multi-output
+regressors.
 
 Examples
 --------
@@ -45,23 +48,16 @@ def is_sklearn_mlp(estimator):
 
 
 def make_mlp_adapter(estimator, *, device="auto", **options):
-    """The adapter for a fitted MLPClassifier; ``options``: ``params`` only."""
-    from sklearn.neural_network import MLPRegressor
-
-    if isinstance(estimator, MLPRegressor):
-        raise TypeError(
-            "MLPRegressor is not supported: its squared-error loss is a regression loss and "
-            "the network adapter scores classification losses only. Supported: MLPClassifier "
-            "(binary and multiclass)."
-        )
+    """The adapter for a fitted MLPClassifier / MLPRegressor; ``options``: ``params`` only."""
     unknown = sorted(set(options) - {"params"})
     if unknown:
-        raise TypeError(f"Unknown option(s) {unknown} for an MLPClassifier; expected 'params' "
-                        "(its loss and weight decay are read from the estimator).")
+        raise TypeError(f"Unknown option(s) {unknown} for an {type(estimator).__name__}; "
+                        "expected 'params' (its loss and weight decay are read from the "
+                        "estimator).")
     try:
         from .torch import TorchModelAdapter
     except ImportError as exc:  # pragma: no cover - torch is the optional extra
-        raise ImportError("Scoring an MLPClassifier needs torch (pip install "
+        raise ImportError(f"Scoring an {type(estimator).__name__} needs torch (pip install "
                           "'skinfluence[torch]').") from exc
 
     class MLPAdapter(_MLPMixin, TorchModelAdapter):
@@ -71,7 +67,7 @@ def make_mlp_adapter(estimator, *, device="auto", **options):
 
 
 class _MLPMixin:
-    """What an MLPClassifier adds to the torch adapter: its network and its weight decay."""
+    """What an MLP adds to the torch adapter: its network, its loss and its weight decay."""
 
     def __init__(self, estimator, *, device="auto", params="all"):
         import torch
@@ -79,6 +75,20 @@ class _MLPMixin:
         if not hasattr(estimator, "coefs_"):
             raise ValueError(f"The {type(estimator).__name__} is not fitted (no coefs_); fit it "
                              "before scoring.")
+        if estimator.activation not in _ACTIVATIONS:  # pragma: no cover - sklearn checks it
+            raise ValueError(f"activation={estimator.activation!r} is not one of {_ACTIVATIONS}.")
+        if not hasattr(estimator, "classes_"):  # MLPRegressor
+            if getattr(estimator, "loss", "squared_error") != "squared_error":
+                raise TypeError(f"This MLPRegressor has loss={estimator.loss!r}; only "
+                                "loss='squared_error' is supported.")
+            if estimator.n_outputs_ != 1:
+                raise TypeError(f"This MLPRegressor has {estimator.n_outputs_} outputs; only "
+                                "single-output regressors are supported (score each target "
+                                "with a model of its own).")
+            super().__init__((mlp_module(estimator), half_squared_error()), device=device,
+                             params=params)
+            self.mlp = estimator
+            return
         if getattr(estimator, "out_activation_", None) not in ("logistic", "softmax") or (
                 estimator.out_activation_ == "logistic" and estimator.n_outputs_ != 1):
             raise TypeError(
@@ -86,8 +96,6 @@ class _MLPMixin:
                 f"{estimator.n_outputs_} outputs (multilabel targets); only binary (one "
                 "logistic output) and multiclass (softmax) classifiers are supported."
             )
-        if estimator.activation not in _ACTIVATIONS:  # pragma: no cover - sklearn checks it
-            raise ValueError(f"activation={estimator.activation!r} is not one of {_ACTIVATIONS}.")
         loss = (torch.nn.BCEWithLogitsLoss() if estimator.out_activation_ == "logistic"
                 else torch.nn.CrossEntropyLoss())
         super().__init__((mlp_module(estimator), loss), device=device, params=params,
@@ -114,6 +122,18 @@ class _MLPMixin:
                     value = values[name].detach().cpu().numpy().astype(target[k].dtype)
                     target[k] = value.T if value.ndim == 2 else value
         return new
+
+
+def half_squared_error():
+    """``(f - y)^2 / 2``, scikit-learn's ``squared_error``: an ``MSELoss`` halved, so that
+    the scores differentiate the MLPRegressor's own objective (and its ``alpha``)."""
+    from torch import nn
+
+    class HalfSquaredError(nn.MSELoss):
+        def forward(self, input, target):
+            return 0.5 * super().forward(input, target)
+
+    return HalfSquaredError()
 
 
 def mlp_module(estimator):

@@ -65,6 +65,8 @@ class Reference:
 
     def losses(self, theta, X, y):
         z = self.output(theta, X)
+        if not hasattr(self.mlp, "classes_"):  # MLPRegressor: half the squared error
+            return 0.5 * (z[:, 0] - torch.as_tensor(y, dtype=torch.float64)) ** 2
         y = torch.as_tensor(np.searchsorted(self.mlp.classes_, y))
         if z.shape[1] == 1:  # binary: one logistic output
             z = z[:, 0]  # log(1 + e^z) - y z, written to stay finite
@@ -80,6 +82,14 @@ class Reference:
         H = torch.autograd.functional.hessian(lambda th: self.objective(th, X, y), self.theta)
         keep = np.arange(len(self.theta)) if keep is None else keep
         return floor + max(0.0, -np.linalg.eigvalsh(H.numpy()[np.ix_(keep, keep)])[0])
+
+    def inner_products(self, X, y, Xv, yv):
+        """IP: <grad J, grad l_i> of the validation loss and each training loss."""
+        gJ = torch.autograd.functional.jacobian(lambda th: self.losses(th, Xv, yv).mean(),
+                                                self.theta).numpy()
+        G = torch.autograd.functional.jacobian(lambda th: self.losses(th, X, y),
+                                               self.theta).numpy()
+        return G @ gJ
 
     def scores(self, X, y, Xv, yv, damping, keep=None):
         """ExactHessian: <(H + damping I)^-1 grad J, grad l_i>, over the ``keep`` parameters."""
@@ -157,14 +167,70 @@ def test_trimmer_takes_an_mlp_and_refits_it():
     assert isinstance(trim.estimator_, MLPClassifier)
 
 
-def test_unsupported_mlps_are_refused_clearly():
-    X, y, Xv, yv = _data(2)
-    reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=50, random_state=0)
+def _regression_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n + 25, 4))
+    y = X[:, 0] - 0.5 * X[:, 1] ** 2 + 0.3 * rng.normal(size=n + 25)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def _fit_regressor(X, y, **kw):
+    kw = {"hidden_layer_sizes": (5,), "solver": "lbfgs", "max_iter": 3000, "tol": 1e-12,
+          "random_state": 0, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(X, y.astype(float))
-    with pytest.raises(TypeError, match="MLPRegressor is not supported"):
-        make_adapter(reg)
+        return MLPRegressor(**kw).fit(X, y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("alpha", [1e-4, 1.0])
+def test_mlp_regressor_scores_match_autograd_on_its_own_loss(activation, alpha):
+    X, y, Xv, yv = _regression_data()
+    mlp = _fit_regressor(X, y, activation=activation, alpha=alpha)
+    ref = Reference(mlp, n_penalty=len(y))
+    # scikit-learn's objective: half the mean squared error plus alpha / (2 n) ||W||^2
+    assert float(ref.objective(ref.theta, X, y)) == pytest.approx(mlp.loss_, rel=1e-7)
+    expected = ref.inner_products(X, y, Xv, yv)
+    got = influence_scores(mlp, X, y, Xv, yv, method="ip")
+    assert np.corrcoef(got, expected)[0, 1] >= 0.9999
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
+    damping = ref.damping(X, y)
+    expected = ref.scores(X, y, Xv, yv, damping=damping)
+    got = influence_scores(mlp, X, y, Xv, yv, method=ExactHessian(damping=damping))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", ["trimmer", "reweighter", "relabeler"])
+def test_the_estimators_fit_and_predict_with_an_mlp_regressor(name):
+    from skinfluence import InfluenceRelabeler, InfluenceReweighter
+
+    X, y, Xv, _ = _regression_data(n=90)
+    base = MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=300, random_state=0)
+    cls = {"trimmer": InfluenceTrimmer, "reweighter": InfluenceReweighter,
+           "relabeler": InfluenceRelabeler}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        options = {} if name == "reweighter" else {"fraction": 0.1}
+        est = cls(base, cv=3, random_state=0, **options).fit(X, y)
+        assert isinstance(est.estimator_, MLPRegressor) and np.isfinite(est.scores_).all()
+        if name == "trimmer":  # the refit is the MLP fitted on the kept rows
+            ref = MLPRegressor(**base.get_params()).fit(X[est.support_], y[est.support_])
+        elif name == "relabeler":
+            ref = MLPRegressor(**base.get_params()).fit(X, est.y_relabeled_)
+        else:
+            ref = MLPRegressor(**base.get_params()).fit(X, y, sample_weight=est.weights_)
+    assert (est.n_trimmed_ == 9) if name == "trimmer" else True
+    np.testing.assert_allclose(est.predict(Xv), ref.predict(Xv), rtol=1e-10)
+
+
+def test_unsupported_mlps_are_refused_clearly():
+    X, y, Xv, yv = _data(2)
+    two_targets = _fit_regressor(X, np.c_[y, -y].astype(float), max_iter=50)
+    with pytest.raises(TypeError, match="2 outputs; only single-output"):
+        make_adapter(two_targets)
+    poisson = _fit_regressor(X, np.exp(0.1 * X[:, 0]), max_iter=50, loss="poisson")
+    with pytest.raises(TypeError, match="loss='poisson'"):
+        make_adapter(poisson)
     multilabel = _fit(X, np.c_[y, 1 - y], max_iter=50)
     with pytest.raises(TypeError, match="multilabel"):
         make_adapter(multilabel)
