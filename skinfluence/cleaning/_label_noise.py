@@ -13,6 +13,9 @@ Chuang, "Confident Learning: Estimating Uncertainty in Dataset Labels", JAIR
 70 (2021), counts a row labelled i as really belonging to j when its held-out
 probability of j reaches class j's average self-confidence (the largest such
 j). Class i's candidates are as many of its rows as its off-diagonal count,
+taken among the rows whose held-out most probable class is not i (cleanlab
+drops the others too: on a table with a 9% class the minority's low threshold
+counts many majority rows the model still predicts right),
 ranked within class i by the mean of their rank by influence score and their
 rank by held-out probability of i. Counting and ranking within each class
 keeps noise that only produces one class from sending flags to the others.
@@ -202,8 +205,22 @@ def class_candidates(proba, y_idx, n_classes, amount=1.0):
     for c in range(n_classes):
         rows = np.flatnonzero(y_idx == c)
         order = rows[np.argsort(proba[rows, c], kind="stable")]
-        mask[order[:int(round(amount * counts[c]))]] = True
+        if DOUBTED_ONLY:
+            order = order[doubted(proba[order], c)]
+        mask[order[:int(round(amount * min(counts[c], len(order))))]] = True
     return mask
+
+
+#: candidates are only rows whose held-out argmax is another class (as cleanlab prunes)
+DOUBTED_ONLY = True
+
+
+def doubted(proba, c):
+    """Rows of ``proba`` (given class c) whose most probable class is not c; a tie within
+    1e-6 goes to c, as cleanlab breaks it."""
+    P = np.nan_to_num(np.array(proba, dtype=np.float64), nan=0.0)
+    P[:, c] += 1e-6
+    return np.argmax(P, axis=1) != c
 
 
 @dataclass
@@ -243,6 +260,8 @@ def find_issues(scores, proba, y_idx, active, fitted):
     use_scores = memorised is None or memorised <= 0.5
     masked = np.where(active, scores, np.nan)
     by_class = rank_by_class(masked, proba, y_idx, n_classes, use_scores=use_scores)
+    if DOUBTED_ONLY:
+        by_class = [rows[doubted(proba[rows], c)] for c, rows in enumerate(by_class)]
     sizes = np.bincount(y_idx[active], minlength=n_classes)
     counts = np.minimum(capped_counts(joint, sizes), [len(rows) for rows in by_class])
     ranked = rank_label_issues(masked, proba, y_idx, use_scores=use_scores)

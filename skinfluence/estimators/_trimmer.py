@@ -45,7 +45,8 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
         set). ``"auto"`` (objective "utility"), the setting for noisy labels:
         within each given class, the candidates are as many rows as the
         confident joint of the held-out probabilities counts as another class
-        (``confident_joint_``), those ranked lowest by the mean of their
+        (``confident_joint_``), among the rows whose held-out most probable
+        class is another (as cleanlab prunes), those ranked lowest by the mean of their
         influence rank and their rank by held-out probability of the class
         (that probability alone when the models memorise their labels, see
         ``memorised_share_``), at most half of any class. A nested refit check
@@ -126,10 +127,11 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     n_trimmed_ : int
         Number of samples dropped.
     noise_rate_ : float or None
-        ``fraction="auto"``: the confident joint's off-diagonal share, the
-        share of rows whose held-out probabilities point to another class
-        (None otherwise). On hard data it counts the model's own errors too;
-        whether they were acted on is in ``refit_check_``.
+        ``fraction="auto"``: the candidates' share, rows the confident joint
+        counts as another class and whose held-out most probable class is
+        another, at most half of a class (None otherwise). On hard data it
+        counts the model's own errors too; whether they were acted on is in
+        ``refit_check_``.
     confident_joint_ : ndarray of shape (n_classes, n_classes) or None
         ``fraction="auto"``: rows given class i whose held-out probability of
         class j reaches j's threshold (cleanlab's confident joint).
@@ -188,7 +190,7 @@ class InfluenceTrimmer(_TargetGapMixin, _SelectionMixin, BaseInfluenceEstimator)
     >>> round(trimmer.noise_rate_, 3), trimmer.n_trimmed_     # estimated from the data
     (0.186, 106)
     >>> int(flipped[~trimmer.support_].sum())                  # of them flipped
-    97
+    96
     >>> {k: trimmer.refit_check_[k] for k in ("amount", "better", "worse", "acted")}
     {'amount': 1.0, 'better': 20, 'worse': 10, 'acted': True}
     >>> trimmer.report(y=y_noisy).sort_values("score").head(3).columns.tolist()

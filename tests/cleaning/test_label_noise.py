@@ -101,17 +101,24 @@ def _inner_candidates(X, y, model, seed, amount, n_classes):
     C = _joint_by_loops(P, y)
     out = []
     for c in range(n_classes):
-        rows = np.flatnonzero(y == c)
-        out += list(rows[np.argsort(P[rows, c], kind="stable")][:round(amount * _cap(C, y, c))])
+        rows = [i for i in np.flatnonzero(y == c)[np.argsort(P[y == c, c], kind="stable")]
+                if _doubted(P[i], c)]
+        out += rows[:round(amount * min(_cap(C, y, c), len(rows)))]
     return np.array(out, dtype=int)
+
+
+def _doubted(p, c):
+    """Another class is more probable than c by more than 1e-6 (cleanlab's tie rule)."""
+    return any(p[j] > p[c] + 1e-6 for j in range(len(p)) if j != c)
 
 
 def _auto_by_hand(trim, X, y, model=None, use_scores=True, amount=None):
     """fraction="auto" written from its definition. Candidates: each given class's
-    off-diagonal confident-joint count (at most half its rows), that many of its rows by
-    the mean of two within-class ranks. The nested check: for each outer fold, the
-    candidates of its training part come from 3 inner folds of that part alone; refitted
-    without half / all of them, the part's model predicts the outer fold; summed over
+    off-diagonal confident-joint count (at most half its rows), that many of its rows
+    whose held-out argmax is another class, by the mean of two within-class ranks. The
+    nested check: for each outer fold, the candidates of its training part come from 3
+    inner folds of that part alone; refitted without half / all of them, the part's
+    model predicts the outer fold; summed over
     folds, an amount passes when the one-sided binomial tail of its (better, worse)
     counts is at most 0.1 / 2; the passing amount of largest net gain is acted on."""
     model = model or LogisticRegression()
@@ -122,7 +129,8 @@ def _auto_by_hand(trim, X, y, model=None, use_scores=True, amount=None):
     for c in range(K):
         rows = np.flatnonzero(y == c)
         key = rankdata(P[rows, c]) + (rankdata(trim.scores_[rows]) if use_scores else 0)
-        ranked.append((rows[np.argsort(key, kind="stable")], _cap(C, y, c)))
+        order = [i for i in rows[np.argsort(key, kind="stable")] if _doubted(P[i], c)]
+        ranked.append((np.array(order, dtype=int), min(_cap(C, y, c), len(order))))
     check_seed = _seeds(trim)[1]
     tallies = {}
     for share in (0.5, 1.0):

@@ -119,9 +119,11 @@ def test_exact_hessian_scores_match_autograd_on_the_same_network(n_classes, acti
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("batch_size, batch", [("auto", 60), (20, 20)])
-def test_stochastic_solvers_penalise_per_minibatch(batch_size, batch):
-    X, y, Xv, yv = _data(3)
+@pytest.mark.parametrize("batch_size, batch, n", [("auto", 60, 60), (20, 20, 60),
+                                                  ("auto", 200, 250)])
+def test_stochastic_solvers_penalise_per_minibatch(batch_size, batch, n):
+    """scikit-learn's minibatch is min(200, n) rows for "auto": 60 of 60, 200 of 250."""
+    X, y, Xv, yv = _data(3, n=n)
     mlp = _fit(X, y, solver="adam", max_iter=50, batch_size=batch_size, alpha=5.0,
                activation="tanh")
     ref = Reference(mlp, n_penalty=batch)
