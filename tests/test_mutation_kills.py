@@ -214,6 +214,7 @@ def test_lds_flat_rows_are_left_out_with_one_warning(rare_class):
     assert [(w.category, str(w.message)) for w in caught] == [
         (RuntimeWarning, "1 test row(s) have a constant loss or prediction across the "
                          "subsets; they are left out of the LDS.")]
+    assert caught[0].filename == __file__  # the caller's line, on every Python version
     want = _reference_lds(est, X, y, Xt[1:], yt[1:], A[1:], 8, 0.5, np.random.default_rng(5))
     assert got == pytest.approx(want, rel=1e-9)
     with pytest.raises(ValueError, match=r"^Every test row has the same loss on every subset "

@@ -20,6 +20,7 @@ from sklearn.utils import _safe_indexing
 from ..utils._typing import ArrayLike, EstimatorLike, RandomStateLike
 from ..utils._progress import progress
 from ..utils._validation import check_generator, check_labels, check_n_rows, check_real_targets
+from ..utils._warnings import outside_stacklevel
 
 #: probabilities are clipped here before the log (a class missing from a subset)
 _EPS = 1e-15
@@ -171,7 +172,8 @@ def _lds(masks, losses, A, aggregate):
                          "predicted sum): the LDS is undefined.")
     if bad.any():
         warnings.warn(f"{int(bad.sum())} test row(s) have a constant loss or prediction across "
-                      "the subsets; they are left out of the LDS.", RuntimeWarning, stacklevel=3)
+                      "the subsets; they are left out of the LDS.", RuntimeWarning,
+                      stacklevel=outside_stacklevel())
     return float(np.mean(rho[~bad]))
 
 

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from ..utils._compat import Interval, StrOptions
+from ..utils._warnings import outside_stacklevel
 from ..cleaning._label_noise import Decision, decide, find_issues
 from ..cleaning._target_noise import find_target_issues
 from ..objectives import Utility
@@ -99,7 +100,8 @@ def _warn_if_scores_rank_classes(name, scores, y, mask):
             "the classes rather than the labels (on imbalanced data a minority row's "
             "influence can follow its label). If wrong labels are not concentrated in that "
             "class, use fraction='auto' (candidates counted and ranked within each class) "
-            "or give trusted validation data (X_val=, y_val=).", UserWarning, stacklevel=4)
+            "or give trusted validation data (X_val=, y_val=).", UserWarning,
+            stacklevel=outside_stacklevel())
 
 
 def _lowest(scores, fraction, threshold, n_rows):

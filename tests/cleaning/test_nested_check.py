@@ -173,8 +173,9 @@ def test_a_fraction_taken_from_one_minority_class_is_warned_about():
     X, y = make_classification(600, n_features=8, n_informative=4, weights=[0.83, 0.17],
                                class_sep=0.7, flip_y=0, random_state=0)
     with pytest.warns(UserWarning, match=r"100% of the 30 rows acted on are of class 1, "
-                                         r"which holds 17% of the rows"):
+                                         r"which holds 17% of the rows") as record:
         trim = InfluenceTrimmer(LogisticRegression(), fraction=0.05, random_state=0).fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
     assert np.all(y[~trim.support_] == 1)  # what the warning reports, counted by hand
 
 
