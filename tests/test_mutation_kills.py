@@ -679,3 +679,23 @@ def test_net_rows_read_a_tensor_as_its_array():
 
     t = torch.arange(6.0, requires_grad=True).reshape(3, 2)
     np.testing.assert_array_equal(check_net_rows(t, "X"), np.arange(6.0).reshape(3, 2))
+
+
+# --- the device reaches the torch adapter (skinfluence/models/__init__.py) ---------------
+
+def test_the_device_argument_reaches_the_network_adapter():
+    """An unknown device is refused by name by make_adapter, so the argument cannot be
+    dropped on the way to the network adapter (the default would score on the CPU
+    without a word); influence_scores checks it before any adapter is built."""
+    torch = pytest.importorskip("torch")
+    from skinfluence import influence_scores
+    from skinfluence.models import make_adapter
+
+    net = (torch.nn.Linear(3, 2).double(), torch.nn.CrossEntropyLoss())
+    with pytest.raises(ValueError, match=r"^device='nonsense' is not a torch device; give "
+                                         r"'auto', 'cpu', 'cuda'"):
+        make_adapter(net, device="nonsense")
+    X, y = np.random.default_rng(0).normal(size=(6, 3)), np.arange(6) % 2
+    with pytest.raises(ValueError, match=r"device must be one of \('auto', 'cpu', 'cuda'\)"):
+        influence_scores(net, X, y, X, y, device="nonsense")  # checked up front there
+    assert str(make_adapter(net, device="cpu").device) == "cpu"

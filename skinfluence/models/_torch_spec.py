@@ -135,7 +135,11 @@ def resolve_device(device, module):
     if device in (None, "auto"):
         first = next(iter(module.parameters()), None)
         return first.device if first is not None else torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; give 'auto', 'cpu', "
+                         f"'cuda', 'cuda:0', ... ({exc}).") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was requested but CUDA is not available here; "
