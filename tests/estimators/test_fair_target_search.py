@@ -57,3 +57,15 @@ def test_a_rise_beyond_the_tolerance_bounds_the_search(scripted):
     # no knob deeper than the first one that rose is tried after it
     after = [h["knob"] for h in path.history if h["round"] > 0]
     assert max(after[after.index(first_rise):]) == first_rise
+
+
+def test_the_reweighting_search_clips_each_weight_at_max_weight():
+    """Weights exp(lam z) scaled to mean 1, then clipped (worked by hand: z = -1, 0, 1, 3
+    and lam = 1 give e^z / mean(e^z) = 0.0609, 0.1655, 0.4498, 3.3238 before the clip)."""
+    z = np.array([-1.0, 0.0, 1.0, 3.0])
+    raw = np.exp(z) / np.exp(z).mean()
+    np.testing.assert_allclose(raw, [0.0609, 0.1655, 0.4498, 3.3238], atol=5e-5)
+    got = _fair_target._tilted_weights(z, 1.0, 2.0)
+    np.testing.assert_allclose(got, [0.0609, 0.1655, 0.4498, 2.0], atol=5e-5)
+    np.testing.assert_allclose(_fair_target._tilted_weights(z, 1.0, None), raw, rtol=1e-12)
+    np.testing.assert_allclose(_fair_target._tilted_weights(z, 0.0, 2.0), np.ones(4))
