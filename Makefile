@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m skinfluence.cli demo --output demo_output
+	$(PY) -m skinfluence demo --output demo_output
 
 test: $(STAMP)
 	$(PY) -m pytest

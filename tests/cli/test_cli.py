@@ -878,3 +878,30 @@ def test_a_column_with_exactly_one_missing_value_is_named(table, tmp_path, colum
                      tmp_path / "d.csv")
     assert rc == 0, err
     assert len(pd.read_csv(tmp_path / "d.csv")) == 119
+
+
+@pytest.mark.slow  # the demo in a process of its own, as `make demo` runs it
+def test_make_demo_runs_its_command(tmp_path):
+    """The Makefile's demo recipe, run as written (``$(PY)`` is this interpreter): a
+    module that cannot be executed broke ``make demo`` once while the tests stayed green."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(skinfluence.__file__)))
+    makefile = os.path.join(root, "Makefile")
+    if not os.path.exists(makefile):  # an installed wheel or sdist test run: no Makefile
+        pytest.skip("no Makefile beside the package")
+    with open(makefile) as f:
+        lines = f.read().splitlines()
+    recipe = lines[lines.index("demo: $(STAMP)") + 1].strip().split()
+    assert recipe[0] == "$(PY)" and recipe[1] == "-m"
+    command = [sys.executable] + recipe[1:]
+    command[command.index("demo_output")] = str(tmp_path / "out")
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env=CHILD_ENV)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "out" / "label_cleaning_scores.csv").exists()
+
+
+@pytest.mark.parametrize("module", ["skinfluence", "skinfluence.cli"])
+def test_both_module_entry_points_run(module, tmp_path):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env=CHILD_ENV)
+    assert out.returncode == 0 and "demo" in out.stdout
