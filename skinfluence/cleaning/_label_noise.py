@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from ._precomputed_issues import predicted_as_labelled
+
 
 def confident_joint(proba, y_idx):
     """Counts ``C[i, j]`` of rows labelled i whose probability of j reaches j's threshold.
@@ -205,22 +207,16 @@ def class_candidates(proba, y_idx, n_classes, amount=1.0):
     for c in range(n_classes):
         rows = np.flatnonzero(y_idx == c)
         order = rows[np.argsort(proba[rows, c], kind="stable")]
-        if DOUBTED_ONLY:
-            order = order[doubted(proba[order], c)]
+        order = order[doubted(proba[order], c)]
         mask[order[:int(round(amount * min(counts[c], len(order))))]] = True
     return mask
 
 
-#: candidates are only rows whose held-out argmax is another class (as cleanlab prunes)
-DOUBTED_ONLY = True
-
-
 def doubted(proba, c):
-    """Rows of ``proba`` (given class c) whose most probable class is not c; a tie within
-    1e-6 goes to c, as cleanlab breaks it."""
-    P = np.nan_to_num(np.array(proba, dtype=np.float64), nan=0.0)
-    P[:, c] += 1e-6
-    return np.argmax(P, axis=1) != c
+    """Rows of ``proba`` (given class c) whose most probable class is not c, a near-tie
+    going to c: the candidates are only such rows, as cleanlab prunes."""
+    P = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
+    return ~predicted_as_labelled(P, np.full(len(P), c))
 
 
 @dataclass
@@ -260,8 +256,7 @@ def find_issues(scores, proba, y_idx, active, fitted):
     use_scores = memorised is None or memorised <= 0.5
     masked = np.where(active, scores, np.nan)
     by_class = rank_by_class(masked, proba, y_idx, n_classes, use_scores=use_scores)
-    if DOUBTED_ONLY:
-        by_class = [rows[doubted(proba[rows], c)] for c, rows in enumerate(by_class)]
+    by_class = [rows[doubted(proba[rows], c)] for c, rows in enumerate(by_class)]
     sizes = np.bincount(y_idx[active], minlength=n_classes)
     counts = np.minimum(capped_counts(joint, sizes), [len(rows) for rows in by_class])
     ranked = rank_label_issues(masked, proba, y_idx, use_scores=use_scores)
