@@ -74,3 +74,23 @@ def _check_damping(damping):
         raise ValueError(
             f"damping must be a finite number >= 0 or 'auto', got {damping!r}."
         )
+
+
+def boosted_output(ctx, method):
+    """A boosted model's scores by ``method``'s form over the rounds; None for other models.
+
+    Methods that mean something for trees declare ``boosted_form`` (and
+    ``boosted_options()``); the others are refused by name.
+    """
+    if not getattr(ctx.adapter, "boosted", False):
+        return None
+    form = getattr(method, "boosted_form", None)
+    if form is None:
+        raise TypeError(
+            f"method={type(method).__name__} has no meaning for boosted trees (their parameters "
+            "are leaf values, each fitted once in its round); use 'ip' (gradients over the "
+            "rounds), 'exact_hessian' (each leaf's Newton step) or 'newton_loo' "
+            "(leave-one-out through the rounds).")
+    from ._rounds import round_influence
+
+    return MethodOutput(round_influence(ctx, form, **method.boosted_options()))

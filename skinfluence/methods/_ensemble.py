@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from ..utils._compat import Interval, StrOptions
-from ._base import Method, MethodOutput
+from ._base import Method, MethodOutput, boosted_output
 
 
 class IPEnsemble(Method):
@@ -134,6 +134,7 @@ class IPEnsemble(Method):
         return w
 
     def compute(self, ctx):
+        boosted_output(ctx, self)  # refused by name on boosted trees
         a = ctx.adapter
         thetas = ctx.cached("members", lambda: self.member_parameters(ctx))
         directions = [ctx.gradient(th) for th in thetas]

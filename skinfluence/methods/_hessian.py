@@ -3,7 +3,7 @@ import numbers
 
 from ..utils._params import resolve
 from ..utils._compat import Interval, StrOptions
-from ._base import Method, MethodOutput, _check_damping
+from ._base import Method, MethodOutput, _check_damping, boosted_output
 from ._hessian_solve import _HessianSolveMixin
 from ._ip import _single_pass
 from .samplers import SAMPLERS, Sampler
@@ -47,6 +47,17 @@ class ExactHessian(_HessianSolveMixin, Method):
     """
 
     shorthand = "exact_hessian"
+    boosted_form = "newton"
+
+    def boosted_options(self):
+        """Trees: each leaf's own curvature, ``H + lambda``; no other damping or solver."""
+        for name, default in (("damping", "auto"), ("solver", "auto")):
+            if getattr(self, name) != default:
+                raise ValueError(
+                    f"ExactHessian({name}={getattr(self, name)!r}) on boosted trees: each "
+                    "leaf's curvature is its Hessian sum plus the model's own L2 term, solved "
+                    f"in closed form; leave {name}={default!r}.")
+        return {}
 
     def __init__(self, damping="auto", solver="auto", max_cholesky_params=5000, tol="auto",
                  max_iter=None, lissa_scale=None):
@@ -59,6 +70,9 @@ class ExactHessian(_HessianSolveMixin, Method):
 
     def compute(self, ctx):
         _check_damping(self.damping)
+        out = boosted_output(ctx, self)
+        if out is not None:
+            return out
         a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
         v, damping, extras = self._solve(
             ctx, lambda: a.hessian(t, batch_size=bs), lambda x: a.hvp(t, x, batch_size=bs)
@@ -122,6 +136,7 @@ class SampledHessian(_HessianSolveMixin, Method):
 
     def compute(self, ctx):
         _check_damping(self.damping)
+        boosted_output(ctx, self)  # refused by name on boosted trees
         a, t, bs = ctx.adapter, ctx.train, ctx.batch_size
         sampler = resolve(self.sampler, SAMPLERS, "sampler")
         idx, omega = ctx.cached("subset", lambda: sampler.sample(a, t, self.subset_size(t.n),

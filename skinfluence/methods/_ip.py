@@ -1,5 +1,5 @@
 """Inner Product influence: the validation gradient itself as the direction."""
-from ._base import Method, MethodOutput
+from ._base import Method, MethodOutput, boosted_output
 
 
 def _single_pass(ctx, v):
@@ -24,6 +24,13 @@ class IP(Method):
     """
 
     shorthand = "ip"
+    boosted_form = "gradient"
+
+    def boosted_options(self):
+        return {}
 
     def compute(self, ctx):
+        out = boosted_output(ctx, self)
+        if out is not None:
+            return out
         return MethodOutput(_single_pass(ctx, ctx.gradient()))

@@ -35,7 +35,7 @@ Examples
 import numbers
 
 from ..utils._compat import Interval
-from ._base import Method, MethodOutput
+from ._base import Method, MethodOutput, boosted_output
 
 _KINDS = ("cross_entropy", "bce_logits")
 
@@ -70,6 +70,7 @@ class KFAC(Method):
 
     def compute(self, ctx):
         self.validate()
+        boosted_output(ctx, self)  # refused by name on boosted trees
         a = ctx.adapter
         layers = _linear_layers(a)  # refuses other models before torch is imported
         import torch

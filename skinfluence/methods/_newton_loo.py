@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 from scipy.linalg import eigh, solve_triangular
 
-from ._base import _DAMPING, Method, MethodOutput, _check_damping
+from ._base import _DAMPING, Method, MethodOutput, _check_damping, boosted_output
 from ._newton_loo_block import LEVERAGE_WARN, BlockSecondOrder, woodbury_step as _woodbury_step
 from ._solvers import factorize
 
@@ -66,6 +66,16 @@ class NewtonLOO(Method):
     """
 
     shorthand = "newton_loo"
+    boosted_form = "leave_one_out"
+
+    def boosted_options(self):
+        """Trees: each row removed from its leaves, carried through the later rounds;
+        ``second_order=False`` keeps the derivative (no removal of the row's own curvature)."""
+        if self.damping != 0:
+            raise ValueError(
+                f"NewtonLOO(damping={self.damping!r}) on boosted trees: each leaf's curvature "
+                "is its Hessian sum plus the model's own L2 term; leave damping=0.")
+        return {"derivative": not self.second_order}
     _parameter_constraints = {"damping": _DAMPING, "second_order": ["boolean"]}
 
     def __init__(self, damping=0.0, second_order=True):
@@ -74,6 +84,9 @@ class NewtonLOO(Method):
 
     def compute(self, ctx):
         _check_damping(self.damping)
+        out = boosted_output(ctx, self)
+        if out is not None:
+            return out
         a = ctx.adapter
         if not getattr(a, "supports_newton_loo", False):
             raise TypeError(

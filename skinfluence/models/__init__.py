@@ -6,8 +6,9 @@ model family means one new module holding a
 :class:`~skinfluence.models.base.ModelAdapter` subclass (the protocol, its
 shared data types and its capabilities are in :mod:`skinfluence.models.base`)
 and one :func:`register_adapter` call. Built in: scikit-learn's log-loss linear
-classifiers (:mod:`~skinfluence.models.linear`) and torch / skorch networks
-(:mod:`~skinfluence.models.torch`). A fitted ``Pipeline`` is its last step's
+classifiers (:mod:`~skinfluence.models.linear`), torch / skorch networks
+(:mod:`~skinfluence.models.torch`) and gradient-boosted trees
+(:mod:`~skinfluence.models.trees`). A fitted ``Pipeline`` is its last step's
 adapter behind its fitted transformers (``_pipeline.py``), for any registered
 family.
 """
@@ -19,6 +20,7 @@ from ._rows import is_net as _is_torch_model
 from .base import ModelAdapter
 from .linear import SUPPORTED, LinearModelAdapter, _unsupported_message
 from .sklearn_mlp import is_sklearn_mlp, make_mlp_adapter
+from .trees import is_boosted_trees, make_tree_adapter
 
 __all__ = ["make_adapter", "register_adapter", "unregister_adapter", "check_supported",
            "LinearModelAdapter", "ModelAdapter"]
@@ -90,7 +92,7 @@ def _torch_adapter(estimator, *, device="auto", **options):
 
 #: (predicate, factory) pairs, the most recently registered first
 _REGISTRY = [(_is_linear_model, _linear_adapter), (_is_torch_model, _torch_adapter),
-             (is_sklearn_mlp, make_mlp_adapter)]
+             (is_sklearn_mlp, make_mlp_adapter), (is_boosted_trees, make_tree_adapter)]
 
 
 def register_adapter(predicate, factory):
