@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import is_regressor
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y, column_or_1d
 
@@ -192,7 +193,9 @@ def find_label_issues(estimator: EstimatorLike = None, X: ArrayLike | None = Non
         if len(y) != n_rows(X):
             raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
     else:
-        X, y = check_X_y(X, y, accept_sparse="csr")
+        # missing values pass where the model reads them (boosted trees route NaN)
+        finite = "allow-nan" if get_tags(estimator).input_tags.allow_nan else True
+        X, y = check_X_y(X, y, accept_sparse="csr", ensure_all_finite=finite)
     check_classification_targets(y)
     n = len(y)
     sw = check_sample_weight(sample_weight, n)

@@ -243,7 +243,10 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 raise ValueError(f"y has {len(y)} labels, X has {n_rows(X)} rows.")
             return X, y
         if not isinstance(self.estimator, Pipeline):
-            return validate_data(self, X, y, accept_sparse="csr", reset=reset)
+            # missing values pass where the model reads them (boosted trees route NaN)
+            finite = "allow-nan" if get_tags(self.estimator).input_tags.allow_nan else True
+            return validate_data(self, X, y, accept_sparse="csr", reset=reset,
+                                 ensure_all_finite=finite)
         out = validate_data(self, X, y, reset=reset, skip_check_array=True)
         if isinstance(y, str) and y == "no_validation":
             return out
@@ -542,6 +545,7 @@ class BaseInfluenceEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         tags = super().__sklearn_tags__()
         inner = get_tags(self.estimator)
         tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
         if inner.estimator_type == "regressor":  # around a regressor, a regressor (score: R^2)
             tags.estimator_type = "regressor"
             tags.classifier_tags = None

@@ -49,13 +49,14 @@ def round_influence(ctx, form, derivative=False, hessian_lr_factor=False):
     Xt, Xv = reader.prepare(train.X), reader.prepare(terms.X)
     y, c = train.y, train.weight
     n, K, T = train.n, reader.n_outputs, reader.n_rounds
-    eta, lam = reader.learning_rate, reader.l2
+    eta = reader.learning_rate
     dphi = terms.coef[:, None] * a.phi_derivative(reader.margin(Xv), terms)  # (m, K)
     m = dphi.shape[0]
     B = m if ctx.per_row else 1
     rounds, F = _forward(a, reader, Xt, y, c)
     _check_reproduced(F, reader.margin(Xt), reader)
-    a.n_leaves_ = sum(len(codes) for per_round in rounds for codes, *_ in per_round)
+    a.n_leaves_ = sum(int(occupied.sum()) for per_round in rounds
+                      for occupied, *_ in per_round)
     scores = np.zeros((n, B))
     Fbar = np.zeros((n, K, B)) if form == "leave_one_out" else None
     rows_v = np.arange(m)
@@ -66,17 +67,17 @@ def round_influence(ctx, form, derivative=False, hessian_lr_factor=False):
         leaves_v = reader.round_leaves(Xv, t)
         vbars = []
         for k in range(K):
-            codes, G, H, v = rounds[t][k]
-            j = np.searchsorted(codes, leaves[:, k])
-            vbar = _direct(codes, leaves_v[:, k], dphi[:, k], rows_v, ctx.per_row)
+            occupied, G, H, v, lam = rounds[t][k]
+            j = leaves[:, k]  # leaf numbers are small ints: each indexes its leaf's slot
+            vbar = _direct(occupied, leaves_v[:, k], dphi[:, k], rows_v, ctx.per_row)
             if Fbar is not None:  # the later rounds' share, through the rows in each leaf
-                vbar = vbar + _segment_sum(Fbar[:, k, :], j, len(codes))
+                vbar = vbar + _segment_sum(Fbar[:, k, :], j, len(occupied))
             vbars.append((j, vbar))
             if form == "gradient":
                 factor = (c / c.mean()) * g[:, k]
             else:
                 curvature_term = v[j] * h[:, k] * (eta if hessian_lr_factor else 1.0)
-                denominator = H[j] + lam
+                denominator = H[j] + lam[j]
                 if form == "leave_one_out" and not derivative:
                     # the leaf without row i; a leaf it alone holds (lambda = 0) keeps the slope
                     removed = denominator - c * h[:, k]
@@ -84,12 +85,13 @@ def round_influence(ctx, form, derivative=False, hessian_lr_factor=False):
                 factor = n * c * (eta * g[:, k] + curvature_term) / denominator
             scores += factor[:, None] * vbar[j]
         if Fbar is not None:
-            Fbar = Fbar + _carried_back(a, F, y, c, rounds[t], vbars, eta, lam)
+            Fbar = Fbar + _carried_back(a, F, y, c, rounds[t], vbars, eta)
     return scores if ctx.per_row else scores[:, 0]
 
 
 def _forward(a, reader, Xt, y, c):
-    """Every round's leaves: codes, G, H, stored values (checked); and the final margin."""
+    """Every round's leaf slots (indexed by leaf number): which hold training rows, G, H,
+    stored values (checked) and L2 terms; and the final margin."""
     K = reader.n_outputs
     F = np.tile(np.asarray(reader.base, dtype=np.float64), (len(y), 1))
     rounds = []
@@ -98,19 +100,32 @@ def _forward(a, reader, Xt, y, c):
         g, h = a.gradient_hessian(F, y)
         per_round = []
         for k in range(K):
-            codes, j = np.unique(leaves[:, k], return_inverse=True)
-            G = np.bincount(j, c * g[:, k], len(codes))
-            H = np.bincount(j, c * h[:, k], len(codes))
-            v = np.zeros(len(codes))
+            j = leaves[:, k]
+            slots = int(j.max()) + 1
+            occupied = np.bincount(j, minlength=slots) > 0
+            G = np.bincount(j, c * g[:, k], slots)
+            H = np.bincount(j, c * h[:, k], slots)
+            v = np.zeros(slots)
             v[j] = inc[:, k]
             spread = np.abs(inc[:, k] - v[j]).max(initial=0.0)
             if spread > 1e-9 * max(np.abs(v).max(), 1.0):  # pragma: no cover - a reader bug
                 raise RuntimeError(f"round {t}: rows of one leaf got different values.")
-            check_leaf_values(v, -reader.learning_rate * G / (H + reader.l2), t, k, reader)
-            per_round.append((codes, G, H, v))
+            lam = _leaf_l2(v, G, H, reader)
+            newton = -reader.learning_rate * G[occupied] / (H[occupied] + lam[occupied])
+            check_leaf_values(v[occupied], newton, t, k, reader)
+            per_round.append((occupied, G, H, v, lam))
         rounds.append(per_round)
         F = F + inc
     return rounds, F
+
+
+def _leaf_l2(v, G, H, reader):
+    """Each leaf's L2 term: of the settings' choices, the one its stored value was made with."""
+    choices = np.asarray(reader.l2_choices, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty slots (no rows, lambda 0)
+        gap = np.abs(-reader.learning_rate * G[:, None] / (H[:, None] + choices[None, :])
+                     - v[:, None])
+    return choices[np.argmin(np.nan_to_num(gap, nan=np.inf), axis=1)]
 
 
 def _check_reproduced(F, margin, reader):
@@ -122,15 +137,17 @@ def _check_reproduced(F, margin, reader):
             f"margin (largest difference {worst:.3g}).")
 
 
-def _direct(codes, leaves_v, dphi_k, rows_v, per_row):
-    """``D_tj``: the objective's derivative through leaf j directly, (L,) or (L, m)."""
-    j = np.searchsorted(codes, leaves_v)
-    j = np.clip(j, 0, len(codes) - 1)
-    seen = codes[j] == leaves_v  # a leaf no training row reaches holds no training influence
+def _direct(occupied, leaves_v, dphi_k, rows_v, per_row):
+    """``D_tj``: the objective's derivative through leaf j directly, (L, 1) or (L, m)."""
+    slots = len(occupied)
+    # a leaf no training row reaches holds no training influence
+    seen = leaves_v < slots
+    seen[seen] = occupied[leaves_v[seen]]
+    j = leaves_v[seen]
     if not per_row:
-        return np.bincount(j[seen], dphi_k[seen], len(codes))[:, None]
-    D = np.zeros((len(codes), len(leaves_v)))
-    D[j[seen], rows_v[seen]] = dphi_k[seen]
+        return np.bincount(j, dphi_k[seen], slots)[:, None]
+    D = np.zeros((slots, len(leaves_v)))
+    D[j, rows_v[seen]] = dphi_k[seen]
     return D
 
 
@@ -143,14 +160,14 @@ def _segment_sum(values, j, n_leaves):
     return np.asarray(members @ values)
 
 
-def _carried_back(a, F, y, c, per_round, vbars, eta, lam):
+def _carried_back(a, F, y, c, per_round, vbars, eta):
     """``sum_k vbar_tk[j_k(i)] d v_tk / d F_{t-1}^i``: (n, K, B), the adjoint's step."""
     dg, dh = a.gradient_hessian_slopes(F, y)  # (n, K, K): d g_k / d F_l
     n, K = F.shape
     B = vbars[0][1].shape[1]
     out = np.zeros((n, K, B))
-    for k, ((codes, G, H, v), (j, vbar)) in enumerate(zip(per_round, vbars)):
+    for k, ((_, G, H, v, lam), (j, vbar)) in enumerate(zip(per_round, vbars)):
         # d v_tkj / d F^{i,l} = -c_i (eta dg_k/dF_l + v_tkj dh_k/dF_l) / (H_tkj + lambda)
-        slope = -(c / (H[j] + lam))[:, None] * (eta * dg[:, k, :] + v[j][:, None] * dh[:, k, :])
+        slope = -(c / (H[j] + lam[j]))[:, None] * (eta * dg[:, k, :] + v[j][:, None] * dh[:, k, :])
         out += slope[:, :, None] * vbar[j][:, None, :]
     return out

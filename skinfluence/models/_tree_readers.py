@@ -10,11 +10,13 @@ missing values and categorical splits go where the model sends them.
   again with its leaf values replaced by the leaves' node numbers (the same
   routing code, the model's own categorical bitsets and missing-value
   directions), and once as it is (the round's contribution);
-- LightGBM: ``predict(pred_leaf=True)`` and ``predict(raw_score=True,
-  start_iteration=t, num_iteration=1)``; its boost-from-average initial score
-  is folded into the first round's leaves, and is taken out again here;
-- XGBoost: ``predict(pred_leaf=True)`` and ``predict(output_margin=True,
-  iteration_range=(t, t + 1))`` on a DMatrix whose base margin is zero, so
+- LightGBM: ``predict(pred_leaf=True, start_iteration=..., num_iteration=...)``
+  for a block of rounds per call, and each leaf's value from
+  ``get_leaf_output``; its boost-from-average initial score is folded into the
+  first round's leaves, and is taken out again here;
+- XGBoost: ``predict(pred_leaf=True)`` on a slice of a block of rounds and
+  ``predict(output_margin=True, iteration_range=(t, t + 1))`` on a DMatrix
+  whose base margin is zero, so
   each call returns one round's contribution; the initial margin is the
   model's margin minus the rounds' sum.
 
@@ -41,6 +43,11 @@ class _Reader:
     hessian_factor = 1.0   # the library's multiclass Hessian is factor * p (1 - p)
     classes_ = None
     library = ""
+
+    @property
+    def l2_choices(self):
+        """The L2 terms a leaf may have been computed with (LightGBM adds one for categories)."""
+        return (self.l2,)
 
     def problems(self):  # pragma: no cover - every reader lists its own
         return []
@@ -131,7 +138,13 @@ class LightGBMReader(_Reader):
         self.hessian_factor = self.n_outputs / (self.n_outputs - 1.0) if multi else 1.0
         self.classes_ = getattr(estimator, "classes_", None)
         self._params = params
+        self._tables = {}
         self.base = np.zeros(self.n_outputs)  # set by fit_base(y, weight) once rows are known
+
+    @property
+    def l2_choices(self):
+        # a leaf made by a many-vs-many categorical split has cat_l2 on top of lambda_l2
+        return (self.l2, self.l2 + float(_first(self._params, ("cat_l2",), 10.0)))
 
     def fit_base(self, y_idx, weight):
         """Boost-from-average: the initial score LightGBM folds into the first round's leaves."""
@@ -148,22 +161,32 @@ class LightGBMReader(_Reader):
             self.base = np.log(np.maximum(prior, 1e-15))
 
     def prepare(self, X):
-        return X
+        return _Rows(X)
 
     def round_leaves(self, X, t):
-        return np.asarray(self.booster.predict(X, pred_leaf=True, start_iteration=t,
-                                               num_iteration=1), dtype=np.intp).reshape(
-            X.shape[0], self.n_outputs)
+        # LightGBM's per-call cost is high: one call gives a block of rounds' leaves
+        return X.block(t, self.n_rounds, self.n_outputs, lambda t0, t1: self.booster.predict(
+            X.data, pred_leaf=True, start_iteration=t0, num_iteration=t1 - t0))
 
     def round_values(self, X, t):
-        raw = np.asarray(self.booster.predict(X, raw_score=True, start_iteration=t,
-                                              num_iteration=1), dtype=np.float64)
-        raw = raw.reshape(X.shape[0], self.n_outputs)
-        return raw - self.base if t == 0 else raw
+        leaves = self.round_leaves(X, t)
+        out = np.empty(leaves.shape)
+        for k in range(self.n_outputs):  # the library's leaf values, looked up by leaf number
+            out[:, k] = self._leaf_values(t * self.n_outputs + k, int(leaves[:, k].max()))[
+                leaves[:, k]]
+        return out - self.base if t == 0 else out
+
+    def _leaf_values(self, tree, largest):
+        table = self._tables.get(tree)
+        if table is None or len(table) <= largest:
+            table = np.array([self.booster.get_leaf_output(tree, leaf)
+                              for leaf in range(largest + 1)])
+            self._tables[tree] = table
+        return table
 
     def margin(self, X):
-        raw = self.booster.predict(X, raw_score=True, num_iteration=self.n_rounds)
-        return np.asarray(raw, dtype=np.float64).reshape(X.shape[0], self.n_outputs)
+        raw = self.booster.predict(X.data, raw_score=True, num_iteration=self.n_rounds)
+        return np.asarray(raw, dtype=np.float64).reshape(X.n, self.n_outputs)
 
     def problems(self):
         p, out = self._params, []
@@ -220,24 +243,25 @@ class XGBoostReader(_Reader):
         self.hessian_factor = 2.0 if self.objective.startswith("multi:") else 1.0
         self.classes_ = getattr(estimator, "classes_", None)
         self.base = None  # the model's margin minus the rounds' sum: set by the adapter
-        self._slices = {}
 
     def prepare(self, X):
         import xgboost
 
         n = X.shape[0]
         zero = np.zeros((n, self.n_outputs) if self.n_outputs > 1 else n)
-        return _XGBRows(xgboost.DMatrix(X, missing=getattr(self.estimator, "missing", np.nan),
-                                        base_margin=zero),
-                        xgboost.DMatrix(X, missing=getattr(self.estimator, "missing", np.nan)),
-                        n)
+        options = {"missing": getattr(self.estimator, "missing", np.nan),
+                   "enable_categorical": bool(getattr(self.estimator, "enable_categorical",
+                                                      False))}
+        if not hasattr(X, "columns"):  # an array: the names and types the model was fitted with
+            options.update(feature_names=self.booster.feature_names,
+                           feature_types=self.booster.feature_types)
+        return _XGBRows(xgboost.DMatrix(X, base_margin=zero, **options),
+                        xgboost.DMatrix(X, **options), n)
 
     def round_leaves(self, X, t):
-        # XGBoost gives leaves for whole ranges [0, t) only: round t's one-round slice
-        if t not in self._slices:
-            self._slices[t] = self.booster[t:t + 1]
-        return np.asarray(self._slices[t].predict(X.zero, pred_leaf=True),
-                          dtype=np.intp).reshape(X.n, self.n_outputs)
+        # XGBoost gives leaves for whole ranges [0, t) only: a slice of a block of rounds
+        return X.block(t, self.n_rounds, self.n_outputs, lambda t0, t1: self.booster[
+            t0:t1].predict(X.zero, pred_leaf=True))
 
     def round_values(self, X, t):
         raw = self.booster.predict(X.zero, output_margin=True, iteration_range=(t, t + 1))
@@ -273,12 +297,37 @@ class XGBoostReader(_Reader):
         return out
 
 
-class _XGBRows:
+#: bytes of leaf numbers one block of rounds may hold (LightGBM, XGBoost)
+BLOCK_BYTES = 64 * 2**20
+
+
+class _Rows:
+    """Rows as a library reads them, with the leaves of the block of rounds last read."""
+
+    def __init__(self, data):
+        self.data, self.n = data, data.shape[0]
+        self.shape = (self.n,)
+        self._start, self._leaves = None, None
+
+    def block(self, t, n_rounds, n_outputs, predict_leaves):
+        """Round t's (n, K) leaves, from a block of rounds read in one call when needed."""
+        size = max(1, BLOCK_BYTES // (8 * max(self.n, 1) * n_outputs))
+        start = (t // size) * size
+        if self._start != start:
+            stop = min(start + size, n_rounds)
+            leaves = np.asarray(predict_leaves(start, stop), dtype=np.intp)
+            self._leaves = leaves.reshape(self.n, stop - start, n_outputs)
+            self._start = start
+        return self._leaves[:, t - start, :]
+
+
+class _XGBRows(_Rows):
     """The two DMatrix views of one block of rows: base margin zero, and as the model sees it."""
 
     def __init__(self, zero, plain, n):
         self.zero, self.plain, self.n = zero, plain, n
         self.shape = (n,)
+        self._start, self._leaves = None, None
 
 
 def _tree_param(config):

@@ -9,8 +9,10 @@ each leaf value is one Newton step on the training rows that reach it::
                                             H_tj = sum_{i in leaf} c_i h_i,
 
 with ``g_i, h_i`` the first and second derivatives of row i's loss at the
-previous round's margin, ``eta`` the learning rate, ``lambda`` the L2 term and
-``c_i`` the sample weight. The influence methods
+previous round's margin, ``eta`` the learning rate, ``lambda`` the L2 term
+(LightGBM adds ``cat_l2`` in the leaves a many-vs-many categorical split made:
+each leaf's term is read off its stored value among the two) and ``c_i`` the
+sample weight. The influence methods
 (:mod:`skinfluence.methods._rounds`) differentiate this recursion; this module
 reads the model (:mod:`skinfluence.models._tree_readers`), holds the loss and
 checks that the model is that recursion: a setting that breaks it (row
@@ -229,9 +231,7 @@ class BoostedTreesAdapter(ModelAdapter):
             if self.is_regressor:
                 return F - terms.y[:, None]
             g, _ = self.gradient_hessian(F, terms.y)
-            if F.shape[1] > 1:  # the loss's own gradient (the library's Hessian factor aside)
-                return g
-            return g
+            return g  # the loss's own gradient (the Hessian factor is the library's)
         P = self.probabilities(F)
         if F.shape[1] == 1:
             s = P[:, 1] * P[:, 0]
@@ -266,6 +266,13 @@ class BoostedTreesAdapter(ModelAdapter):
             f"A boosted-trees model has no {what}: its parameters are leaf values, each fitted "
             "once in its round. Score it with method='ip', 'exact_hessian' (each leaf's Newton "
             "curvature) or 'newton_loo' (leave-one-out through the rounds).")
+
+    def attack(self, X, y_idx, objective):
+        raise TypeError(
+            "Adversarial robustness needs the model's input gradients, which boosted trees lack "
+            "(their margin is piecewise constant in X). Attack a differentiable surrogate "
+            "instead and score the trees on the attacked rows as validation data: "
+            "influence_scores(model, X, y, X_attacked, y_val, objective='utility').")
 
     def hessian(self, train, indices=None, sample_weights=None, theta=None, batch_size=4096):
         self._refuse("whole-model Hessian")
