@@ -83,20 +83,28 @@ class HistGradientBoostingReader(_Reader):
             self._numbered.append(row)
 
     def prepare(self, X):
-        return self.estimator._preprocess_X(X, reset=False)
+        return _Rows(self.estimator._preprocess_X(X, reset=False))
 
     def _predict(self, predictor, X):
         known, f_idx_map = self._bitsets
         return predictor.predict(X, known, f_idx_map, self._threads)
 
     def round_leaves(self, X, t):
-        return np.stack([self._predict(p, X) for p in self._numbered[t]], axis=1).astype(np.intp)
+        return X.block(t, self.n_rounds, self.n_outputs, lambda t0, t1: np.stack(
+            [self._predict(p, X.data) for s in range(t0, t1) for p in self._numbered[s]],
+            axis=1))
 
     def round_values(self, X, t):
-        return np.stack([self._predict(p, X) for p in self.estimator._predictors[t]], axis=1)
+        leaves = self.round_leaves(X, t)  # the leaves' stored values, by node number
+        return np.stack([p.nodes["value"][leaves[:, k]]
+                         for k, p in enumerate(self.estimator._predictors[t])], axis=1)
 
     def margin(self, X):
-        return np.asarray(self.estimator._raw_predict(X), dtype=np.float64)
+        # the model's own prediction loop on rows already preprocessed (categories first)
+        raw = np.zeros((X.n, self.n_outputs), order="F") + self.base
+        self.estimator._predict_iterations(X.data, self.estimator._predictors, raw,
+                                           False, self._threads)
+        return raw
 
     def problems(self):
         est = self.estimator
@@ -311,14 +319,14 @@ class _Rows:
 
     def block(self, t, n_rounds, n_outputs, predict_leaves):
         """Round t's (n, K) leaves, from a block of rounds read in one call when needed."""
-        size = max(1, BLOCK_BYTES // (8 * max(self.n, 1) * n_outputs))
+        size = max(1, BLOCK_BYTES // (4 * max(self.n, 1) * n_outputs))
         start = (t // size) * size
         if self._start != start:
             stop = min(start + size, n_rounds)
-            leaves = np.asarray(predict_leaves(start, stop), dtype=np.intp)
+            leaves = np.asarray(predict_leaves(start, stop), dtype=np.int32)
             self._leaves = leaves.reshape(self.n, stop - start, n_outputs)
             self._start = start
-        return self._leaves[:, t - start, :]
+        return self._leaves[:, t - start, :].astype(np.intp)
 
 
 class _XGBRows(_Rows):

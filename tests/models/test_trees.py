@@ -88,6 +88,7 @@ def test_rounds_read_add_up_to_the_models_own_probabilities(library, classes):
     P = np.column_stack([1 - expit(F[:, 0]), expit(F[:, 0])]) if classes == 2 \
         else softmax(F, axis=1)
     np.testing.assert_allclose(P, model.predict_proba(rows), atol=1e-5)
+    np.testing.assert_allclose(adapter.predict_proba(rows), model.predict_proba(rows), atol=1e-6)
     # every round's leaves: rows in one leaf got one value
     for t in range(reader.n_rounds):
         leaves, values = reader.round_leaves(prepared, t), reader.round_values(prepared, t)
@@ -134,6 +135,47 @@ def test_categorical_rows_scored_as_the_finite_difference_of_a_refit(library):
             assert scores[i] == pytest.approx(-80 * (up - down) / 2e-5, rel=3e-3, abs=1e-4)
     finally:
         reference.N_TRAIN = old
+
+
+def test_hgb_categorical_rows_scored_as_the_finite_difference_of_a_refit():
+    """scikit-learn's categorical splits (its own bitsets): the slope is the refit's.
+
+    A regressor, so that every leaf has its own value and the reference can read the
+    memberships off the public staged predictions, grouped by value."""
+    from tests.methods.test_rounds import _val_loss
+    from skinfluence import NewtonLOO
+
+    X, _ = _table(n=130)
+    rng = np.random.default_rng(3)
+    target = np.where(np.isin(X[:, 0], [1, 3]), 1.0, -1.0) + X[:, 1] + 0.3 * rng.normal(size=130)
+    model, _ = _fit("hgb", X[:90], target[:90], regression=True)
+    assert _has_categorical_split(model, "hgb")
+    scores = influence_scores(model, X[:90], target[:90], X[90:], target[90:],
+                              method=NewtonLOO(second_order=False))
+    staged = [np.asarray(F, dtype=np.float64) for F in model.staged_predict(X)]
+    base = float(np.asarray(model._baseline_prediction).ravel()[0])
+    codes = np.empty((130, len(staged)), dtype=int)
+    previous = np.full(130, base)
+    for t, F in enumerate(staged):
+        codes[:, t] = np.unique(np.round(F - previous, 12), return_inverse=True)[1].ravel()
+        previous = F
+
+    def val_loss(c):
+        F = np.full(130, base)
+        for t in range(codes.shape[1]):
+            g = F[:90] - target[:90]
+            j = codes[:, t]
+            G = np.bincount(j[:90], c * g, j.max() + 1)
+            H = np.bincount(j[:90], c, j.max() + 1)
+            F = F + (-0.3 * G / (H + 0.3))[j]
+        return _val_loss(F[90:, None], target[90:], "regression")
+
+    for i in range(0, 90, 8):
+        c = np.ones(90)
+        c[i] += 1e-5
+        up = val_loss(c)
+        c[i] -= 2e-5
+        assert scores[i] == pytest.approx(-90 * (up - val_loss(c)) / 2e-5, rel=2e-3, abs=1e-5)
 
 
 # ---------------------------------------------------------------------------- the gate
