@@ -32,10 +32,11 @@ from skinfluence import ExactHessian, influence_scores
 from skinfluence.models.torch import TorchModelAdapter
 
 
-def old_positive_definite_shift(hvp, n, rng):
+def old_positive_definite_shift(hvp, n):
     """The damping search before: eigsh (tol 1e-3, <= 400 HVPs), else power iterations."""
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+    rng = np.random.default_rng(0)
     op = LinearOperator((n, n), matvec=lambda x: methods._numpy(hvp(x)).ravel(),
                         dtype=np.float64)
     ncv = min(n, 20)

@@ -1,8 +1,14 @@
 """The Hessian solve shared by ExactHessian and SampledHessian: Cholesky, CG or LiSSA.
 
-The damping of the iterative solvers on a non-convex model comes from a short
-Lanczos run (:func:`_positive_definite_shift`), raised where CG still meets
-non-positive curvature (:func:`_solve_raising_damping`).
+On a non-convex model every solver takes the same damping, so that one method
+gives one answer whichever solver runs it: ``-1.1`` times a short Lanczos
+run's lower estimate of the smallest eigenvalue (:func:`_positive_definite_shift`,
+on the same HVPs from the same fixed start whichever the solver), raised where
+the factorisation or CG still meets non-positive curvature
+(:func:`_solve_raising_damping`). Just clearing the most negative eigenvalue
+(``-lambda_min`` plus a rounding margin) left one direction of ``H + damping I``
+near zero to dominate every score: on a small CNN it ranked flipped labels
+below chance where the shifted solve found them.
 """
 import numbers
 import warnings
@@ -34,8 +40,12 @@ class _HessianSolveMixin:
         if solver == "auto":
             solver = "cholesky" if a.n_params <= self.max_cholesky_params else "cg"
         if solver == "cholesky":
-            factor, damping = ctx.cached("factor", lambda: factorize(
-                hessian(), self.damping, a.null_directions(), overwrite_h=True))
+            if self.damping == "auto" and not getattr(a, "convex", False):
+                factor, damping = ctx.cached("factor", lambda: _factorize_shifted(
+                    hessian(), a.null_directions(), hvp))
+            else:
+                factor, damping = ctx.cached("factor", lambda: factorize(
+                    hessian(), self.damping, a.null_directions(), overwrite_h=True))
             # the factor is numpy float64; score_pass takes numpy directions on any device
             return solve_factored(factor, _numpy(grad)), damping, {}
         if solver not in ("cg", "lissa"):
@@ -47,8 +57,7 @@ class _HessianSolveMixin:
         elif getattr(a, "convex", False):  # no shift needed to make H positive definite
             damping = 0.0
         else:
-            damping = ctx.cached("damping", lambda: _positive_definite_shift(
-                hvp, a.n_params, ctx.rng))
+            damping = ctx.cached("damping", lambda: _positive_definite_shift(hvp, a.n_params))
         tol = _tolerance(self.tol, grad)
         if grad.ndim == 1:
             v, it, res, damping = self._iterate(ctx, solver, hvp, damping, grad, tol)
@@ -89,6 +98,22 @@ class _HessianSolveMixin:
             "lissa_scale", lambda: 1.1 * _power_iteration(op, b, ctx.rng))
         v, it = lissa(op, b, scale=scale, n_iter=self.max_iter or 1000, tol=tol)
         return v, it, _check_lissa(op, b, v, scale), damping
+
+
+def _factorize_shifted(H, null_directions, hvp):
+    """Cholesky of ``H + damping I``: no damping when H is positive definite, else the
+    iterative solvers' damping (the same Lanczos run on the same HVPs, so the same value),
+    raised while ``H + damping I`` is still not positive definite."""
+    H = np.asarray(H, dtype=np.float64)
+    damping = 0.0
+    for attempt in range(MAX_DAMPING_RAISES + 2):
+        try:
+            factor, _ = factorize(H, damping, null_directions)
+            return factor, damping
+        except ValueError:  # not positive definite at this damping
+            damping = _positive_definite_shift(hvp, H.shape[0]) if attempt == 0 \
+                else max(2.0 * damping, 1e-8)
+    return factorize(H, "auto", null_directions, overwrite_h=True)
 
 
 def _stack_columns(like):
@@ -153,25 +178,27 @@ def _numpy(a):
     return a.detach().cpu().double().numpy() if hasattr(a, "detach") else a
 
 
-#: Lanczos steps (one HVP each) of the damping search on a network.
+#: Lanczos steps (one HVP each) of the damping search on a network, and their start's seed.
 LANCZOS_STEPS = 20
+LANCZOS_SEED = 0
 
 
-def _positive_definite_shift(hvp, n, rng):
+def _positive_definite_shift(hvp, n):
     """A damping making ``H + damping I`` positive definite, from a few HVPs.
 
-    ``LANCZOS_STEPS`` Lanczos steps (full reorthogonalisation) from a random
-    start give the Ritz values of H; the smallest one minus its residual bound
-    ``|beta_m s_m|`` estimates H's smallest eigenvalue from below, and
-    ``-1.1`` times that estimate is the shift (0 when it is positive). A shift
-    that still leaves negative curvature is raised where CG meets it
-    (:func:`_solve_raising_damping`). Used for CG / LiSSA on non-convex
-    models, where the explicit Hessian is too large to factorise.
+    ``LANCZOS_STEPS`` Lanczos steps (full reorthogonalisation) from a fixed
+    random start (``LANCZOS_SEED``: the damping is the model's, not the
+    ``random_state``'s, and the same for every solver) give the Ritz values of
+    H; the smallest one minus its residual bound ``|beta_m s_m|`` estimates H's
+    smallest eigenvalue from below, and ``-1.1`` times that estimate is the
+    shift (0 when it is positive). A shift that still leaves negative
+    curvature is raised where CG or the factorisation meets it
+    (:func:`_solve_raising_damping`, :func:`_factorize_shifted`).
     """
     m = min(n, LANCZOS_STEPS)
     Q = np.zeros((m, n))
     alpha, beta = np.zeros(m), np.zeros(m)
-    q = rng.standard_normal(n)
+    q = np.random.default_rng(LANCZOS_SEED).standard_normal(n)
     Q[0] = q / np.linalg.norm(q)
     for j in range(m):
         w = _numpy(hvp(Q[j])).ravel()

@@ -123,15 +123,15 @@ def test_not_exact_where_the_output_hessian_varies():
     assert np.abs(got - expected).max() > 1e-4 * np.abs(expected).max()
 
 
-def test_refused_outside_linear_layers_and_classification_losses():
+def test_refused_without_a_factorable_layer_or_a_classification_loss():
     from sklearn.linear_model import LogisticRegression
 
     X, y, Xv, yv = _data(2)
     with pytest.raises(TypeError, match="torch network"):
         influence_scores(LogisticRegression().fit(X, y), X, y, Xv, yv, method="kfac")
-    conv = nn.Sequential(nn.Conv1d(1, 2, 2), nn.Flatten(), nn.Linear(6, 2)).double()
-    with pytest.raises(TypeError, match="not a Linear layer"):
-        influence_scores(conv, X[:, None, :], y, Xv[:, None, :], yv,
+    grouped = nn.Sequential(nn.Conv1d(2, 2, 2, groups=2), nn.Flatten()).double()
+    with pytest.raises(TypeError, match="none of the chosen parameters"):
+        influence_scores(grouped, X.reshape(-1, 2, 2), y, Xv.reshape(-1, 2, 2), yv,
                          loss=nn.CrossEntropyLoss(), method="kfac")
     with pytest.raises(TypeError, match="CrossEntropyLoss or BCEWithLogitsLoss"):
         influence_scores(nn.Sequential(nn.Linear(4, 2), nn.LogSoftmax(1)).double(), X, y, Xv,
@@ -168,3 +168,124 @@ def test_sample_weights_enter_the_factors_as_the_exact_hessian_weighs_rows(dampi
                                   method=KFAC(damping=damping))
     assert not np.allclose(got, unweighted)  # the weights do move the scores
     assert np.all(got[:5] == 0.0)
+
+
+# ---------------------------------------------------------------------------- convolutions
+def _patch_rows(x, k, dims):
+    """Each output position's receptive field, by explicit loops: (n, positions, C * k...)."""
+    n, C = x.shape[:2]
+    if dims == 1:
+        L = x.shape[2] - k + 1
+        return np.stack([x[:, :, pos:pos + k].reshape(n, -1) for pos in range(L)], 1)
+    H, W = x.shape[2] - k + 1, x.shape[3] - k + 1
+    return np.stack([x[:, :, r:r + k, c:c + k].reshape(n, -1)
+                     for r in range(H) for c in range(W)], 1)
+
+
+def _kfac_by_hand(net, conv, lin, X, y, Xv, yv, damping, dims, corrected=False):
+    """K-FAC / KFC scores from factors built here: patches by loops, output gradients by
+    autograd per Hessian root, the Kronecker solve with numpy's kron."""
+    Xt = torch.as_tensor(X)
+    n = len(X)
+    acts = {}
+    h1 = conv.register_forward_hook(lambda m, i, o: acts.__setitem__("conv", (i[0], o)))
+    h2 = lin.register_forward_hook(lambda m, i, o: acts.__setitem__("lin", (i[0], o)))
+    out = net(Xt)
+    h1.remove()
+    h2.remove()
+    p = torch.softmax(out.detach(), 1)
+    K = out.shape[1]
+    roots = [torch.sqrt(p[:, k:k + 1]) * (torch.eye(K, dtype=p.dtype)[k] - p) for k in range(K)]
+    a_conv = _patch_rows(X, conv.kernel_size[0], dims)
+    a_conv = np.concatenate([a_conv, np.ones(a_conv.shape[:2] + (1,))], -1)
+    a_lin = acts["lin"][0].detach().numpy()
+    a_lin = np.concatenate([a_lin, np.ones((n, 1))], 1)
+    A_conv = np.einsum("nlf,nlg->fg", a_conv, a_conv) / n
+    A_lin = a_lin.T @ a_lin / n
+    B_conv, B_lin = 0.0, 0.0
+    per_root = []  # each row's weight gradients along each root: [(conv, linear)]
+    for r in roots:
+        g_conv, g_lin = torch.autograd.grad(out, [acts["conv"][1], acts["lin"][1]],
+                                            grad_outputs=r, retain_graph=True)
+        g_conv = g_conv.detach().numpy().reshape(n, conv.out_channels, -1).transpose(0, 2, 1)
+        L = g_conv.shape[1]
+        B_conv = B_conv + np.einsum("nlf,nlg->fg", g_conv, g_conv) / n / L
+        g = g_lin.detach().numpy()
+        B_lin = B_lin + g.T @ g / n
+        per_root.append((np.einsum("nlo,nli->noi", g_conv, a_conv),
+                         np.einsum("no,ni->noi", g, a_lin)))
+
+    def grads(X_rows, y_rows):
+        rows = []
+        for i in range(len(X_rows)):
+            net.zero_grad()
+            loss = nn.functional.cross_entropy(net(torch.as_tensor(X_rows[i:i + 1])),
+                                               torch.as_tensor(y_rows[i:i + 1]))
+            loss.backward()
+            rows.append([np.concatenate([conv.weight.grad.numpy().reshape(conv.out_channels, -1),
+                                         conv.bias.grad.numpy()[:, None]], 1),
+                         np.concatenate([lin.weight.grad.numpy(),
+                                         lin.bias.grad.numpy()[:, None]], 1)])
+        return rows
+
+    train = grads(X, y)
+    val = grads(Xv, yv)
+    scores = np.zeros(n)
+    for layer, (A, B) in enumerate([(A_conv, B_conv), (A_lin, B_lin)]):
+        gJ = np.mean([v[layer] for v in val], axis=0)
+        if corrected:  # EK-FAC: the Gauss-Newton diagonal in the factors' eigenbasis
+            _, Ua = np.linalg.eigh(A)
+            _, Ub = np.linalg.eigh(B)
+            lam = sum((Ub.T @ G @ Ua) ** 2 for grads_r in per_root
+                      for G in grads_r[layer]) / n
+            V = Ub @ ((Ub.T @ gJ @ Ua) / (lam + damping)) @ Ua.T
+            for i, g in enumerate(train):
+                scores[i] += np.sum(V * g[layer])
+            continue
+        # (A kron B) vec(M) = vec(B M A^T) with column-major vec
+        M = np.linalg.solve(np.kron(A, B) + damping * np.eye(A.size * 0 + len(A) * len(B)),
+                            gJ.flatten(order="F"))
+        for i, g in enumerate(train):
+            scores[i] += M @ g[layer].flatten(order="F")
+    return scores
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("damping", [1e-3, 0.1])
+@pytest.mark.parametrize("corrected", [False, True])
+def test_conv_layers_factored_as_kfc_from_unfolded_patches(dims, damping, corrected):
+    rng = np.random.default_rng(0)
+    side = 5
+    shape = (1, side) if dims == 1 else (1, side, side)
+    X = rng.normal(size=(40,) + shape)
+    y = rng.integers(0, 3, 40)
+    Xv, yv = rng.normal(size=(15,) + shape), rng.integers(0, 3, 15)
+    torch.manual_seed(0)
+    conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(1, 2, 3).double()
+    width = 2 * (side - 2) ** dims
+    lin = nn.Linear(width, 3).double()
+    net = nn.Sequential(conv, nn.Tanh(), nn.Flatten(), lin)
+    got = influence_scores(net, X, y, Xv, yv, loss=nn.CrossEntropyLoss(),
+                           method=KFAC(damping=damping, eigen_correction=corrected))
+    expected = _kfac_by_hand(net, conv, lin, X, y, Xv, yv, damping, dims, corrected)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
+
+
+def test_batch_norm_is_named_and_preconditioned_by_the_mean_curvature():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 1, 6, 6))
+    y = rng.integers(0, 2, 50)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(48, 2)).double().eval()
+    with pytest.warns(UserWarning, match="'1.weight', '1.bias'"):
+        res = influence_scores(net, X, y, X[:10], y[:10], loss=nn.CrossEntropyLoss(),
+                               method=KFAC(damping=0.01), return_result=True)
+    assert res.extras["unfactored"] == ["1.weight", "1.bias"]
+    assert np.isfinite(res.scores).all()
+    # the same scores with the batch norm left out of the parameters are not these:
+    # its identity-preconditioned share is part of every score
+    only = influence_scores(net, X, y, X[:10], y[:10], loss=nn.CrossEntropyLoss(),
+                            method=KFAC(damping=0.01), params=["0.weight", "0.bias",
+                                                               "4.weight", "4.bias"])
+    assert not np.allclose(res.scores, only)

@@ -8,6 +8,7 @@ import copy
 import pickle
 
 import numpy as np
+from scipy.stats import spearmanr
 import pytest
 import torch
 import torch.nn.functional as F
@@ -327,8 +328,17 @@ def test_exact_hessian_auto_damping_reported_for_nonconvex_net(tabular):
     record_statistic("auto_damping.lam_min", lam_min)
     # measured over 10 training seeds x 1 and 2 threads: -0.092 to -0.027, always indefinite
     assert lam_min < 0  # the trained MLP's Hessian is indefinite
-    assert res.damping == pytest.approx(-lam_min, rel=1e-3)
+    # shifted past the most negative eigenvalue by the solvers' common rule, not just to it
+    assert res.damping > -lam_min * 1.05
     assert np.all(np.isfinite(res.scores))
+    # one method, one answer: CG takes the same damping and ranks the rows the same
+    cg = influence_scores(pair, X, y, Xv, yv, method=ExactHessian(solver="cg", tol=1e-6),
+                          return_result=True)
+    # the Lanczos runs differ only in the HVP's float32 rounding (measured: 4e-4 apart)
+    assert cg.damping == pytest.approx(res.damping, rel=1e-2)
+    rho = spearmanr(res.scores, cg.scores)[0]
+    record_statistic("auto_damping.cholesky_cg_spearman", rho)
+    assert rho >= 0.99
 
 
 def test_cg_and_lissa_run_on_torch_tensors(tabular):
@@ -422,12 +432,14 @@ def test_half_moons_flip_detection(moons_net):
     # Bars measured over 10 training seeds x OMP_NUM_THREADS 1 and 2
     # (benchmarks/quality/bench_test_margins.py, RESULTS_test_margins.md), min / mean:
     # IP 0.994 / 0.999; IPEnsemble dropout 0.615 / 0.882; gaussian 0.955 / 0.995;
-    # ExactHessian 0.401 / 0.530 (chance: the indefinite curvature of this net scrambles
-    # the ranking), IP - ExactHessian 0.366 / 0.469.
-    assert aucs["ip"] >= 0.95
+    # Remeasured with the solvers' common damping (1.1 x the Lanczos estimate of the most
+    # negative eigenvalue, where it used to just clear it), min / mean: IP 0.915 / 0.986;
+    # dropout 0.566 / 0.869; gaussian 0.909 / 0.986; ExactHessian 0.718 / 0.887 (it was
+    # 0.401 / 0.530 with the old damping: chance).
+    assert aucs["ip"] >= 0.9
     assert aucs["ip_ensemble"] >= 0.55
-    assert aucs["ip_ensemble_gaussian"] >= 0.9
-    assert aucs["exact_hessian"] < aucs["ip"] - 0.25
+    assert aucs["ip_ensemble_gaussian"] >= 0.85
+    assert aucs["exact_hessian"] >= 0.65
 
 
 # ---------------------------------------------------------------- members
