@@ -251,6 +251,7 @@ class XGBoostReader(_Reader):
         self.hessian_factor = 2.0 if self.objective.startswith("multi:") else 1.0
         self.classes_ = getattr(estimator, "classes_", None)
         self.base = None  # the model's margin minus the rounds' sum: set by the adapter
+        self._tables = {}
 
     def prepare(self, X):
         import xgboost
@@ -272,7 +273,26 @@ class XGBoostReader(_Reader):
             t0:t1].predict(X.zero, pred_leaf=True))
 
     def round_values(self, X, t):
+        leaves = self.round_leaves(X, t)
+        table = self._tables.get(t)
+        if table is not None and table.shape[0] > leaves.max() and \
+                not np.isnan(np.take_along_axis(table, leaves, 0)).any():
+            return np.take_along_axis(table, leaves, 0)  # every leaf's value read before
         raw = self.booster.predict(X.zero, output_margin=True, iteration_range=(t, t + 1))
+        values = np.asarray(raw, dtype=np.float64).reshape(X.n, self.n_outputs)
+        # remember each leaf's value (one round's table, by node number): the second sweep
+        # over the same rows reads it instead of asking the library again
+        size = max(int(leaves.max()) + 1, 0 if table is None else table.shape[0])
+        grown = np.full((size, self.n_outputs), np.nan)
+        if table is not None:
+            grown[:table.shape[0]] = table
+        np.put_along_axis(grown, leaves, values, 0)
+        self._tables[t] = grown
+        return values
+
+    def rounds_total(self, X):
+        """The rounds' summed contribution to the margin of rows ``X``, in one call."""
+        raw = self.booster.predict(X.zero, output_margin=True, iteration_range=(0, self.n_rounds))
         return np.asarray(raw, dtype=np.float64).reshape(X.n, self.n_outputs)
 
     def margin(self, X):

@@ -130,8 +130,7 @@ class BoostedTreesAdapter(ModelAdapter):
         self.n_features = int(estimator.n_features_in_)
         if isinstance(self.reader, XGBoostReader):  # its initial margin, from the model itself
             zero = self.reader.prepare(np.zeros((1, self.n_features)))
-            rounds = sum(self.reader.round_values(zero, t) for t in range(self.reader.n_rounds))
-            self.reader.base = (self.reader.margin(zero) - rounds).ravel()
+            self.reader.base = (self.reader.margin(zero) - self.reader.rounds_total(zero)).ravel()
         self.n_params = None  # leaves are counted on the rows read (a pass sets n_leaves_)
 
     @property
