@@ -356,18 +356,23 @@ def test_an_unwritable_folder_says_what_to_do(tmp_path, monkeypatch):
                                "writable; choose another folder (or change its permissions).")
 
 
+def _another_run_writes_first(monkeypatch, pd, target):
+    """While this run writes its table, another run creates ``target`` ("theirs")."""
+    real = pd.DataFrame.to_csv
+
+    def other_run_finishes_first(frame, path, *args, **kwargs):
+        target.write_text("theirs\n")
+        return real(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", other_run_finishes_first)
+
+
 def test_a_file_created_meanwhile_is_named_in_the_refusal(tmp_path, monkeypatch):
     pd = pytest.importorskip("pandas")
     from skinfluence.cli._tabular import TableError, write_table
 
     out = tmp_path / "out.csv"
-    real = pd.DataFrame.to_csv
-
-    def other_run_finishes_first(frame, path, *args, **kwargs):
-        out.write_text("theirs\n")
-        return real(frame, path, *args, **kwargs)
-
-    monkeypatch.setattr(pd.DataFrame, "to_csv", other_run_finishes_first)
+    _another_run_writes_first(monkeypatch, pd, out)
     with pytest.raises(TableError) as info:
         write_table(pd.DataFrame({"a": [1]}), str(out))
     assert str(info.value) == (
@@ -392,13 +397,7 @@ def test_without_hard_links_a_new_file_is_still_written_and_never_replaces(
     assert out.read_text() == "a\n1\n2\n" and os.listdir(tmp_path) == ["out.csv"]
 
     later = tmp_path / "later.csv"
-    real = pd.DataFrame.to_csv
-
-    def other_run_finishes_first(frame, path, *args, **kwargs):
-        later.write_text("theirs\n")
-        return real(frame, path, *args, **kwargs)
-
-    monkeypatch.setattr(pd.DataFrame, "to_csv", other_run_finishes_first)
+    _another_run_writes_first(monkeypatch, pd, later)
     with pytest.raises(_tabular.TableError) as info:
         _tabular.write_table(pd.DataFrame({"a": [1]}), str(later))
     assert str(info.value) == f"output file {str(later)!r} {_EXISTS}"

@@ -33,7 +33,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..utils._validation import check_feature_names, check_features, check_labels, is_sparse
+from ..utils._validation import check_feature_names, check_features, class_indices, is_sparse
 from ._loss import HalfBinomialLoss, HalfMultinomialLoss
 from .base import ATTACK_NORMS, Chunk, ModelAdapter, ObjectiveTerms, TrainingData  # noqa: F401
 from ._linear_attack import LinearAttackMixin
@@ -181,19 +181,7 @@ class LinearModelAdapter(LinearCurvatureMixin, LinearAttackMixin, ModelAdapter):
 
     def encode(self, y, *, name, n):
         """Map labels to class indices; unknown labels are an error, never dropped."""
-        y = check_labels(y, name, n)
-        idx = _consecutive_int_codes(y, self.classes_)
-        if idx is not None:
-            return idx
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        bad = self.classes_[idx] != y
-        if np.any(bad):
-            raise ValueError(
-                f"{name} contains labels {np.unique(y[bad])[:5].tolist()} that the estimator "
-                f"never saw; known classes: {self.classes_.tolist()}."
-            )
-        return idx
+        return class_indices(y, self.classes_, name, n)
 
     def regulariser_diagonal(self):
         """Diagonal of the Hessian of 0.5 * lam * ||W||^2 (intercept unpenalised)."""
@@ -443,23 +431,6 @@ class LinearModelAdapter(LinearCurvatureMixin, LinearAttackMixin, ModelAdapter):
 
         The score's factor, without the one-hots."""
         return self.loss.residual_dot(F, G, y)
-
-
-def _consecutive_int_codes(y, classes):
-    """Class indices without a search when the classes are consecutive integers.
-
-    ``y - classes[0]`` after one min/max pass (the common case: 0..K-1 labels);
-    None when that does not apply or a label is out of range (the caller then
-    searches, and names the unknown labels).
-    """
-    if y.dtype.kind not in "iu" or classes.dtype.kind not in "iu":
-        return None
-    lo = int(classes[0])
-    if int(classes[-1]) - lo != len(classes) - 1 or len(y) == 0:
-        return None
-    if y.min() < lo or y.max() > classes[-1]:
-        return None
-    return (y - lo if lo else y).astype(np.intp)  # subtracted in y's own width
 
 
 def _unsupported_message(estimator):

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.func import grad, vmap
 
-from ..utils._validation import check_labels, check_real_targets, is_sparse
+from ..utils._validation import check_real_targets, class_indices, is_sparse
 from .base import ModelAdapter, TrainingData
 from ._torch_dict import DictRows, forward
 from ._torch_rows import DatasetRows, is_torch_rows
@@ -232,16 +232,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
             y = y.detach().cpu().numpy()
         if self.is_regressor:
             return check_real_targets(y, name, n)
-        y = check_labels(y, name, n)
-        classes = self.classes_
-        idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
-        bad = classes[idx] != y
-        if np.any(bad):
-            raise ValueError(
-                f"{name} contains labels {np.unique(y[bad])[:5].tolist()} that the model "
-                f"does not predict; known classes: {classes.tolist()}."
-            )
-        return idx.astype(np.int64)
+        return class_indices(y, self.classes_, name, n).astype(np.int64)
 
     def training_data(self, X, y, sample_weight=None, *, name="X"):
         X = self.check_X(X, name)

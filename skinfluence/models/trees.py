@@ -42,7 +42,7 @@ Examples
 import numpy as np
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..utils._validation import check_labels, check_real_targets
+from ..utils._validation import check_real_targets, class_indices
 from ._tree_readers import (SQUARED_ERROR, HistGradientBoostingReader, LightGBMReader,
                             XGBoostReader)
 from .base import ModelAdapter, TrainingData
@@ -153,16 +153,12 @@ class BoostedTreesAdapter(ModelAdapter):
         return TrainingData(X, y_idx, weight)
 
     def check_X(self, X, name):
-        if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame: categories kept
-            if X.shape[1] != self.n_features:
-                raise ValueError(f"{name} has {X.shape[1]} features, but the estimator was "
-                                 f"fitted with {self.n_features}.")
-            return X
-        X = check_array(X, accept_sparse=False, dtype=np.float64, ensure_all_finite="allow-nan",
-                        input_name=name)
-        if np.isinf(X).any():
-            raise ValueError(f"{name} contains infinity; boosted trees read NaN as missing, "
-                             "not infinite values.")
+        if not (hasattr(X, "dtypes") and hasattr(X, "columns")):  # a DataFrame keeps categories
+            X = check_array(X, accept_sparse=False, dtype=np.float64,
+                            ensure_all_finite="allow-nan", input_name=name)
+            if np.isinf(X).any():
+                raise ValueError(f"{name} contains infinity; boosted trees read NaN as missing, "
+                                 "not infinite values.")
         if X.shape[1] != self.n_features:
             raise ValueError(f"{name} has {X.shape[1]} features, but the estimator was "
                              f"fitted with {self.n_features}.")
@@ -171,13 +167,7 @@ class BoostedTreesAdapter(ModelAdapter):
     def encode(self, y, *, name, n):
         if self.is_regressor:
             return check_real_targets(y, name, n)
-        y = check_labels(y, name, n)
-        idx = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
-        bad = self.classes_[idx] != y
-        if np.any(bad):
-            raise ValueError(f"{name} contains labels {np.unique(y[bad])[:5].tolist()} that the "
-                             f"estimator never saw; known classes: {self.classes_.tolist()}.")
-        return idx
+        return class_indices(y, self.classes_, name, n)
 
     # ------------------------------------------------------------------ the loss in the margin
     def margin(self, X):

@@ -371,3 +371,37 @@ def check_real_targets(y, name, n):
     if not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return y
+
+
+def class_indices(y, classes, name, n_samples):
+    """Validated labels ``y`` as indices into the sorted ``classes``; labels not among them
+    are a ValueError naming ``name`` (never dropped)."""
+    y = check_labels(y, name, n_samples)
+    idx = _consecutive_int_codes(y, classes)
+    if idx is not None:
+        return idx
+    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    bad = classes[idx] != y
+    if np.any(bad):
+        raise ValueError(
+            f"{name} contains labels {np.unique(y[bad])[:5].tolist()} that the estimator "
+            f"never saw; known classes: {classes.tolist()}."
+        )
+    return idx
+
+
+def _consecutive_int_codes(y, classes):
+    """Class indices without a search when the classes are consecutive integers.
+
+    ``y - classes[0]`` after one min/max pass (the common case: 0..K-1 labels);
+    None when that does not apply or a label is out of range (the caller then
+    searches, and names the unknown labels).
+    """
+    if y.dtype.kind not in "iu" or classes.dtype.kind not in "iu":
+        return None
+    lo = int(classes[0])
+    if int(classes[-1]) - lo != len(classes) - 1 or len(y) == 0:
+        return None
+    if y.min() < lo or y.max() > classes[-1]:
+        return None
+    return (y - lo if lo else y).astype(np.intp)  # subtracted in y's own width
