@@ -597,3 +597,18 @@ def test_influence_trimmer_around_a_skorch_net_in_a_pipeline():
     record_statistic("skorch_pipeline.flipped_share_of_dropped", flipped[dropped].mean())
     # measured over 10 training seeds x 1 and 2 threads: 0.625 to 0.750 (base rate 0.1)
     assert flipped[dropped].mean() > 3 * flipped.mean()  # mostly the flipped labels
+
+
+@pytest.mark.parametrize("method", ["ip", "ip_ensemble"])
+def test_the_result_reports_the_objective_at_the_fitted_parameters(method):
+    """The value the gradient pass sums (no second forward) is the validation loss by hand,
+    also after an ensemble's members moved the parameters."""
+    rng = np.random.default_rng(3)
+    X, Xv = rng.normal(size=(90, 4)).astype("float32"), rng.normal(size=(40, 4)).astype("float32")
+    y, yv = (X[:, 0] > 0).astype("int64") + (X[:, 1] > 1), (Xv[:, 0] > 0).astype("int64")
+    net = mlp(4, 3, seed=2).eval()
+    res = influence_scores((net, nn.CrossEntropyLoss()), X, y, Xv, yv, method=method,
+                           return_result=True, random_state=0)
+    with torch.no_grad():
+        expected = F.cross_entropy(net(torch.tensor(Xv)), torch.tensor(yv)).item()
+    assert res.objective_value == pytest.approx(expected, rel=1e-5)
