@@ -82,3 +82,18 @@ def loo_problem(objective, C=1.0):
     actual = loo_changes(est, X_tr, y_tr,
                          lambda m: LinearModelAdapter(m).objective_value(terms))
     return model, X_tr, y_tr, X_val, y_val, s_val, actual
+
+
+def flat_float64_parameters(module):
+    """(theta, unflat): the module's parameters as one float64 vector, and its inverse
+    (a dict of views for ``torch.func.functional_call``)."""
+    ref = {k: v.detach().double() for k, v in module.named_parameters()}
+    names, shapes = list(ref), [v.shape for v in ref.values()]
+
+    def unflat(t):
+        out, i = {}, 0
+        for k, s in zip(names, shapes):
+            out[k] = t[i:i + s.numel()].reshape(s)
+            i += s.numel()
+        return out
+    return torch.cat([v.ravel() for v in ref.values()]), unflat

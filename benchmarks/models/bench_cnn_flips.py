@@ -60,7 +60,11 @@ METHODS = {
 }
 
 
-def run_seed(seed, skip):
+def flipped_digits(seed):
+    """Digits / 16 (float32, flat): 1,000 training rows, 200 of their labels flipped to a
+    uniformly drawn other digit, and 300 clean validation rows, stratified per seed.
+
+    Returns X_tr, y_noisy, X_va, y_va and the flipped mask."""
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
     X_tr, X_va, y_tr, y_va = train_test_split(X, y, train_size=1000, test_size=300,
@@ -69,6 +73,11 @@ def run_seed(seed, skip):
     flipped = np.zeros(len(y_tr), dtype=bool)
     flipped[rng.choice(len(y_tr), 200, replace=False)] = True
     y_noisy = np.where(flipped, (y_tr + rng.randint(1, 10, len(y_tr))) % 10, y_tr)
+    return X_tr, y_noisy, X_va, y_va, flipped
+
+
+def run_seed(seed, skip):
+    X_tr, y_noisy, X_va, y_va, flipped = flipped_digits(seed)
     torch.manual_seed(seed)
     net = NeuralNetClassifier(CNN, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
                               lr=0.003, optimizer__weight_decay=DECAY, max_epochs=EPOCHS,

@@ -33,8 +33,12 @@ class _HessianSolveMixin:
         "lissa_scale": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
 
-    def _solve(self, ctx, hessian, hvp):
+    def _solve(self, ctx, hessian, hvp, psd=False):
+        """``psd``: the curvature is positive semi-definite (Gauss-Newton), so
+        ``damping="auto"`` is a small relative damping
+        (:func:`_relative_damping`) instead of a shift past negative curvature."""
         a = ctx.adapter
+        shift = _relative_damping if psd else _positive_definite_shift
         grad = ctx.gradient()
         solver = self.solver
         if solver == "auto":
@@ -42,7 +46,7 @@ class _HessianSolveMixin:
         if solver == "cholesky":
             if self.damping == "auto" and not getattr(a, "convex", False):
                 factor, damping = ctx.cached("factor", lambda: _factorize_shifted(
-                    hessian(), a.null_directions(), hvp))
+                    hessian(), a.null_directions(), hvp, shift, start_shifted=psd))
             else:
                 factor, damping = ctx.cached("factor", lambda: factorize(
                     hessian(), self.damping, a.null_directions(), overwrite_h=True))
@@ -57,7 +61,7 @@ class _HessianSolveMixin:
         elif getattr(a, "convex", False):  # no shift needed to make H positive definite
             damping = 0.0
         else:
-            damping = ctx.cached("damping", lambda: _positive_definite_shift(hvp, a.n_params))
+            damping = ctx.cached("damping", lambda: shift(hvp, a.n_params))
         tol = _tolerance(self.tol, grad)
         if grad.ndim == 1:
             v, it, res, damping = self._iterate(ctx, solver, hvp, damping, grad, tol)
@@ -100,18 +104,22 @@ class _HessianSolveMixin:
         return v, it, _check_lissa(op, b, v, scale), damping
 
 
-def _factorize_shifted(H, null_directions, hvp):
+def _factorize_shifted(H, null_directions, hvp, shift=None, start_shifted=False):
     """Cholesky of ``H + damping I``: no damping when H is positive definite, else the
     iterative solvers' damping (the same Lanczos run on the same HVPs, so the same value),
-    raised while ``H + damping I`` is still not positive definite."""
+    raised while ``H + damping I`` is still not positive definite.
+
+    ``start_shifted``: begin at ``shift(hvp, P)`` (a Gauss-Newton matrix's relative
+    damping is applied whether or not the matrix is already positive definite)."""
+    shift = shift or _positive_definite_shift
     H = np.asarray(H, dtype=np.float64)
-    damping = 0.0
+    damping = shift(hvp, H.shape[0]) if start_shifted else 0.0
     for attempt in range(MAX_DAMPING_RAISES + 2):
         try:
             factor, _ = factorize(H, damping, null_directions)
             return factor, damping
         except ValueError:  # not positive definite at this damping
-            damping = _positive_definite_shift(hvp, H.shape[0]) if attempt == 0 \
+            damping = shift(hvp, H.shape[0]) if attempt == 0 and not start_shifted \
                 else max(2.0 * damping, 1e-8)
     return factorize(H, "auto", null_directions, overwrite_h=True)
 
@@ -195,6 +203,24 @@ def _positive_definite_shift(hvp, n):
     curvature is raised where CG or the factorisation meets it
     (:func:`_solve_raising_damping`, :func:`_factorize_shifted`).
     """
+    theta, lower = _ritz_values(hvp, n)
+    return float(max(0.0, -1.1 * lower))
+
+
+#: ``damping="auto"`` on a Gauss-Newton curvature: this fraction of its largest eigenvalue
+GAUSS_NEWTON_RELATIVE_DAMPING = 1e-2
+
+
+def _relative_damping(hvp, n):
+    """``GAUSS_NEWTON_RELATIVE_DAMPING`` times the largest eigenvalue of a positive
+    semi-definite curvature, from the same Lanczos run (its top Ritz value)."""
+    theta, _ = _ritz_values(hvp, n)
+    return float(GAUSS_NEWTON_RELATIVE_DAMPING * max(theta[-1], 0.0))
+
+
+def _ritz_values(hvp, n):
+    """``LANCZOS_STEPS`` Lanczos steps from the fixed start: the Ritz values (ascending)
+    and a lower bound on the smallest eigenvalue (smallest Ritz value minus its residual)."""
     m = min(n, LANCZOS_STEPS)
     Q = np.zeros((m, n))
     alpha, beta = np.zeros(m), np.zeros(m)
@@ -212,8 +238,7 @@ def _positive_definite_shift(hvp, n):
         Q[j + 1] = w / beta[j]
     theta, S = np.linalg.eigh(np.diag(alpha[:m]) + np.diag(beta[:m - 1], 1)
                               + np.diag(beta[:m - 1], -1))
-    lam_min = theta[0] - abs(beta[m - 1] * S[m - 1, 0])
-    return float(max(0.0, -1.1 * lam_min))
+    return theta, theta[0] - abs(beta[m - 1] * S[m - 1, 0])
 
 
 def _power_iteration(op, like, rng, n_iter=50):

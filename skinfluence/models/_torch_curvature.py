@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from torch.func import grad, jvp, vmap
+from torch.func import grad, jvp, vjp, vmap
 
 from ._torch_params import as_vector
 
@@ -32,27 +32,34 @@ class TorchCurvatureMixin:
         return lambda theta: (c * losses(theta)).sum()
 
     def hessian(self, train, indices=None, sample_weights=None, theta=None, batch_size=4096):
-        """Mean-form Hessian (P x P numpy float64): ``sum_s c_s hess l_s + diag(decay)``.
-
-        Built from stacked forward-over-reverse Hessian-vector products, a block
-        of unit vectors at a time (``vmap``), so memory stays bounded.
-        """
+        """Mean-form Hessian (P x P numpy float64): ``sum_s c_s hess l_s + diag(decay)``,
+        from stacked forward-over-reverse Hessian-vector products."""
         member = self._member(theta)
-        X, y, c = self._weighted_rows(train, indices, sample_weights)
+
+        def rows_hvp(x, yy, cc):
+            g = grad(self._weighted_loss(member, x, yy, cc))
+            return lambda e: jvp(g, (member.theta,), (e,))[1]
+        return self._explicit(rows_hvp, *self._weighted_rows(train, indices, sample_weights),
+                              batch_size)
+
+    def _explicit(self, rows_product, X, y, c, batch_size):
+        """P x P numpy float64 ``sum over row blocks of product(unit vectors)`` plus the
+        weight decay, symmetrised: a block of unit vectors at a time (``vmap``), so memory
+        stays bounded. ``rows_product(x, y, c)`` -> the rows' vmappable product."""
         P = self.n_params
         cols = min(P, 512)
         rows = max(1, min(batch_size, HESSIAN_BLOCK // cols))
-        H = torch.zeros((P, P), dtype=torch.float64, device=self.device)
+        M = torch.zeros((P, P), dtype=torch.float64, device=self.device)
         for c0 in range(0, P, cols):
             k = min(cols, P - c0)
             E = torch.zeros((k, P), dtype=self.dtype, device=self.device)
             E[torch.arange(k), c0 + torch.arange(k)] = 1.0
             for s in range(0, X.shape[0], rows):
                 x, yy = self._rows(X, y, s, s + rows)
-                g = grad(self._weighted_loss(member, x, yy, c[s:s + rows].to(self.device)))
-                H[c0:c0 + k] += vmap(lambda e: jvp(g, (member.theta,), (e,))[1])(E).double()
-        H = 0.5 * (H + H.T) + torch.diag(self.weight_decay.double())
-        return H.cpu().numpy()
+                M[c0:c0 + k] += vmap(rows_product(x, yy, c[s:s + rows].to(self.device)))(
+                    E).double()
+        M = 0.5 * (M + M.T) + torch.diag(self.weight_decay.double())
+        return M.cpu().numpy()
 
     def hvp(self, train, vec, theta=None, batch_size=4096, indices=None, sample_weights=None):
         """Mean-form Hessian-vector product, streamed; returned like ``vec`` (tensor or numpy)."""
@@ -64,6 +71,48 @@ class TorchCurvatureMixin:
             x, yy = self._rows(X, y, s, s + batch_size)
             g = grad(self._weighted_loss(member, x, yy, c[s:s + batch_size].to(self.device)))
             out += jvp(g, (member.theta,), (v,))[1]
+        out = out + self.weight_decay * v
+        if isinstance(vec, np.ndarray):
+            return out.double().cpu().numpy()
+        return out.to(vec.dtype)
+
+    # ------------------------------------------------------------------ Gauss-Newton
+    def _gauss_newton_rows(self, member, x, y, c):
+        """``u -> sum_s c_s J_s^T (hess_f l_s) J_s u`` on the rows ``x`` (u: (P,) or (k, P)).
+
+        ``J_s`` is the Jacobian of row s's network output and ``hess_f l_s`` the
+        Hessian of its loss in that output (positive semi-definite for
+        cross-entropy, squared error and the logistic loss), so the curvature is
+        positive semi-definite whatever the network.
+        """
+        def output(theta):
+            return self._output(member, theta, x)
+
+        out, pullback = vjp(output, member.theta)
+
+        def loss_slope(o):
+            return grad(lambda o: (c * self.spec.loss(o, y)).sum())(o)
+
+        def product(u):
+            ju = jvp(output, (member.theta,), (u,))[1]
+            return pullback(jvp(loss_slope, (out,), (ju,))[1])[0]
+        return product
+
+    def gauss_newton(self, train, theta=None, batch_size=4096):
+        """Mean-form Gauss-Newton matrix (P x P numpy float64) plus the weight decay."""
+        member = self._member(theta)
+        return self._explicit(lambda x, yy, cc: self._gauss_newton_rows(member, x, yy, cc),
+                              *self._weighted_rows(train, None, None), batch_size)
+
+    def gauss_newton_vp(self, train, vec, theta=None, batch_size=4096):
+        """Mean-form Gauss-Newton-vector product (plus the weight decay), streamed."""
+        member = self._member(theta)
+        v = as_vector(vec, self.theta)
+        X, y, c = self._weighted_rows(train, None, None)
+        out = torch.zeros_like(v)
+        for s in range(0, X.shape[0], batch_size):
+            x, yy = self._rows(X, y, s, s + batch_size)
+            out += self._gauss_newton_rows(member, x, yy, c[s:s + batch_size].to(self.device))(v)
         out = out + self.weight_decay * v
         if isinstance(vec, np.ndarray):
             return out.double().cpu().numpy()

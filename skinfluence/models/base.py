@@ -82,7 +82,10 @@ class ModelAdapter(ABC):
     - ``supports_dask``: ``training_data`` and every pass accept Dask rows
       through :class:`skinfluence.models._dask.DaskLinearAdapter`;
     - ``uses_numpy_blas``: the passes are many small numpy products, run
-      with one BLAS thread.
+      with one BLAS thread;
+    - ``linear_in_parameters``: the outputs are linear in ``theta``, so the
+      Gauss-Newton matrix equals the Hessian (otherwise an adapter offers
+      ``gauss_newton`` / ``gauss_newton_vp`` to have that curvature).
 
     Examples
     --------
@@ -99,6 +102,7 @@ class ModelAdapter(ABC):
     supports_newton_loo = False
     supports_dask = False
     uses_numpy_blas = False
+    linear_in_parameters = False
 
     # ------------------------------------------------------------------ data
     @abstractmethod

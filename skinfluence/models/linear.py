@@ -55,6 +55,7 @@ class LinearModelAdapter(LinearCurvatureMixin, LinearAttackMixin, ModelAdapter):
 
     family = "linear"
     convex = True  # log-loss plus an l2 penalty
+    linear_in_parameters = True  # logits X theta: the Gauss-Newton matrix is the Hessian
     supports_newton_loo = True
     supports_dask = True
     uses_numpy_blas = True

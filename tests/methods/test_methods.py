@@ -8,7 +8,8 @@ from skinfluence import (IP, AdversarialRobustness, DemographicParity, ExactHess
                          IPEnsemble, SampledHessian, Utility, influence_scores)
 from skinfluence.datasets import make_flipped_blobs
 from skinfluence.models.linear import LinearModelAdapter
-from tests._reference import correlations, exact_logistic, loo_problem, per_sample_gradients
+from tests._reference import (correlations, exact_logistic, flat_float64_parameters,
+                              loo_problem, per_sample_gradients)
 
 
 def _objectives(X_val):
@@ -246,16 +247,7 @@ def test_cg_defaults_on_a_net_match_the_dense_hessian_solve():
 
     # reference: float64 copy, dense Hessian by autograd, direct solve
     from torch.func import functional_call
-    ref = {k: v.detach().double() for k, v in module.named_parameters()}
-    names, shapes = list(ref), [v.shape for v in ref.values()]
-    theta = torch.cat([v.ravel() for v in ref.values()])
-
-    def unflat(t):
-        out, i = {}, 0
-        for k, s in zip(names, shapes):
-            out[k] = t[i:i + s.numel()].reshape(s)
-            i += s.numel()
-        return out
+    theta, unflat = flat_float64_parameters(module)
 
     def losses(t, A, b):
         out = functional_call(module.double(), unflat(t), (torch.tensor(A).double(),))
