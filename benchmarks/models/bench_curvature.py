@@ -41,12 +41,11 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
-from skorch import NeuralNetClassifier
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cnn_flips import CNN, DECAY, EPOCHS, flipped_digits  # noqa: E402
+from bench_cnn_flips import CNN, DECAY, flipped_digits, make_net  # noqa: E402
 
 import skinfluence.methods._hessian_solve as solve  # noqa: E402
 from skinfluence import ExactHessian, influence_scores  # noqa: E402
@@ -91,10 +90,7 @@ def candidates():
 def run(net_name, seed, n_subsets):
     X_tr, y_noisy, X_va, y_va, flipped = flipped_digits(seed)
     torch.manual_seed(seed)
-    net = NeuralNetClassifier(NETS[net_name], criterion=nn.CrossEntropyLoss,
-                              optimizer=torch.optim.Adam, lr=0.003,
-                              optimizer__weight_decay=DECAY, max_epochs=EPOCHS, batch_size=64,
-                              train_split=None, verbose=0).fit(X_tr, y_noisy)
+    net = make_net(NETS[net_name]).fit(X_tr, y_noisy)
     row = {"net": net_name, "seed": seed,
            "params": sum(p.numel() for p in net.module_.parameters())}
     scores = {}

@@ -4,10 +4,18 @@ import numpy as np
 import torch
 from torch.func import grad, jvp, vjp, vmap
 
+from ._torch_dict import mappable, one_row_batch
 from ._torch_params import as_vector
 
 #: basis vectors x rows processed together when the explicit Hessian is built
 HESSIAN_BLOCK = 1 << 18
+#: a block of at least this many directions is scored from per-row gradients, not JVPs:
+#: a JVP costs a few forward passes per direction, the per-row gradients a fixed 5-45
+#: (the network decides) for the whole block; chosen on a batch-norm CNN and an MLP,
+#: checked on two held-out nets (benchmarks/models/RESULTS_direction_block.md)
+ROW_GRADIENT_MIN_DIRECTIONS = 8
+#: rows x parameters of per-row gradients held at a time
+ROW_GRADIENT_BLOCK = 1 << 22
 
 
 class TorchCurvatureMixin:
@@ -134,6 +142,27 @@ class TorchCurvatureMixin:
             curv = np.sqrt(np.maximum(s2 - 2.0 * (P ** 3).sum(1) + s2 ** 2, 0.0))
         sq = np.einsum("ij,ij->i", emb, emb) + 1.0
         return curv * sq * train.relative_weight.double().cpu().numpy()
+
+
+def row_gradients_times(row_loss, theta, x, y, v):
+    """(n, B): each row's gradient of ``row_loss(theta, x_batch_of_one, y_batch_of_one)``
+    (``vmap`` over ``grad``) times the block ``v`` (P, B).
+
+    Rows go in groups of at most ``ROW_GRADIENT_BLOCK / P`` so the (rows, P)
+    gradients stay bounded; the product never forms more than one group's.
+    """
+    def one(theta_, xi, yi):
+        return row_loss(theta_, one_row_batch(xi), yi[None])[0]
+
+    per_row = vmap(grad(one), in_dims=(None, 0, 0))
+    xs, n = mappable(x), y.shape[0]
+    group = max(1, ROW_GRADIENT_BLOCK // max(1, theta.numel()))
+    parts = []
+    for s in range(0, n, group):
+        rows = {k: t[s:s + group] for k, t in xs.items()} if isinstance(xs, dict) \
+            else xs[s:s + group]
+        parts.append(per_row(theta, rows, y[s:s + group]) @ v)
+    return torch.cat(parts)
 
 
 def _directional(f, theta, v, n_rows, random=False):

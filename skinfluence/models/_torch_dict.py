@@ -39,6 +39,18 @@ class DictRows:
         return {k: tuple(v.shape[1:]) for k, v in self.tensors.items()}
 
 
+def mappable(x):
+    """What ``vmap`` can map over row by row: the tensor, or a dict row's tensors."""
+    return x.tensors if isinstance(x, DictRows) else x
+
+
+def one_row_batch(row):
+    """A single row as seen inside ``vmap`` (tensor or dict) made a batch of one."""
+    if isinstance(row, dict):
+        return DictRows({k: v[None] for k, v in row.items()})
+    return row[None]
+
+
 def forward(module, x, state=None):
     """``module(x)``, or ``module(**x)`` for dict rows; at parameters ``state`` when given."""
     args, kwargs = ((), x.tensors) if isinstance(x, DictRows) else ((x,), {})

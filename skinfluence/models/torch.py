@@ -8,7 +8,11 @@ every forward pass is ``torch.func.functional_call`` at a parameter set.
   derivative of the per-sample-loss vector along ``v``, so one forward-mode
   product (``torch.func.jvp``) per chunk of ``batch_size`` rows gives a whole
   chunk of scores, on the model's device, with no per-sample gradient matrix
-  and no host round-trip inside the loop (measured ~3x a forward pass).
+  and no host round-trip inside the loop (measured ~3x a forward pass). A
+  block of many directions (``influence_matrix``: one per test row) costs one
+  JVP each; from ``ROW_GRADIENT_MIN_DIRECTIONS`` of them on, the chunk's
+  per-row gradients (``vmap`` over ``grad``, bounded groups of rows) times the
+  block are cheaper (``benchmarks/models/RESULTS_direction_block.md``).
 - Hessian: mean form ``H = (1/n) sum_i w_i hess l_i + diag(weight decay)``,
   the decay read from the optimizer (skorch) or ``weight_decay=``; without one,
   only the method's damping regularises. Explicit ``H`` from stacked
@@ -44,19 +48,19 @@ from torch.func import grad, vmap
 
 from ..utils._validation import check_real_targets, class_indices, is_sparse
 from .base import ModelAdapter, TrainingData
-from ._torch_dict import DictRows, forward
+from ._torch_dict import DictRows, forward, mappable, one_row_batch
 from ._torch_rows import DatasetRows, is_torch_rows
 from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer, \
     select_parameters
 from ._torch_spec import net_spec
 from ._torch_attack import TorchAttackMixin
-from ._torch_curvature import TorchCurvatureMixin, _directional
+from ._torch_curvature import ROW_GRADIENT_MIN_DIRECTIONS, TorchCurvatureMixin, \
+    _directional, row_gradients_times
 from ._torch_rows import CHUNK
 from ._rows import check_forward_keys
 
 __all__ = ["TorchModelAdapter", "make_torch_adapter"]
 
-#: basis vectors x rows processed together when the explicit Hessian is built
 _OPTIONS = ("params", "loss", "weight_decay", "classes")
 
 
@@ -368,13 +372,14 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         X, y, coef = self._terms_tensors(terms)
 
         def one(th, x, yy, c):
-            return c * self._phi(terms, member, th, x[None], yy[None])[0]
+            return c * self._phi(terms, member, th, one_row_batch(x), yy[None])[0]
 
         per_row = vmap(grad(one), in_dims=(None, 0, 0, 0))
         parts = []
         for s in range(0, X.shape[0], CHUNK):
             x, yy = self._rows(X, y, s, s + CHUNK)
-            parts.append(per_row(member.theta, x, yy, coef[s:s + CHUNK].to(self.device)))
+            parts.append(per_row(member.theta, mappable(x), yy,
+                                 coef[s:s + CHUNK].to(self.device)))
         return torch.cat(parts).T
 
     def with_parameters(self, estimator, theta):
@@ -493,11 +498,28 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                 x, y = self._rows(train.X, train.y, s, s + batch_size)
                 wc = w[s:s + batch_size].to(self.device, non_blocking=True)
                 for m, (member, v) in enumerate(zip(members, vs)):
-                    with self._mode(member, s):
-                        losses = self._losses(member, x, y)
-                        tangent = _directional(losses, member.theta, v, x.shape[0],
-                                               member.dropout_seed is not None)
+                    if self._by_row_gradients(member, v):
+                        tangent = row_gradients_times(self._row_losses(member), member.theta,
+                                                      x, y, v)
+                    else:
+                        with self._mode(member, s):
+                            losses = self._losses(member, x, y)
+                            tangent = _directional(losses, member.theta, v, x.shape[0],
+                                                   member.dropout_seed is not None)
                     scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
         return scores
+
+    @staticmethod
+    def _by_row_gradients(member, v):
+        """Many directions at once: per-row gradients times the block beat one JVP each.
+
+        Activation-dropout members keep the JVPs (one mask per chunk).
+        """
+        return v.ndim == 2 and v.shape[1] >= ROW_GRADIENT_MIN_DIRECTIONS \
+            and member.dropout_seed is None
+
+    def _row_losses(self, member):
+        """(theta, x, y) -> per-row training losses, for ``vmap`` over rows."""
+        return lambda theta, x, y: self.spec.loss(self._output(member, theta, x), y)

@@ -28,19 +28,22 @@ def net64():
         opt.zero_grad()
         nn.functional.cross_entropy(net(Xt), yt).backward()
         opt.step()
-    Xte = rng.normal(size=(6, 4))
-    yte = np.array([0, 1, 2, 1, 0, 2])
+    Xte = rng.normal(size=(10, 4))
+    yte = np.array([0, 1, 2, 1, 0, 2, 2, 0, 1, 1])
     return net.eval(), X, y, Xte, yte
 
 
 @pytest.mark.parametrize("method", METHODS, ids=str)
 @pytest.mark.parametrize("batch_size", [25, 4096])
-def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size):
+# 3 test rows a pass: one JVP per direction; all 10: the per-row gradients times the block
+@pytest.mark.parametrize("test_batch_size", [3, None])
+def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size, test_batch_size):
     net, X, y, Xte, yte = net64
     kw = dict(loss=nn.CrossEntropyLoss(), batch_size=batch_size, random_state=0)
     ref = np.stack([influence_scores(net, X, y, Xte[j:j + 1], yte[j:j + 1], method=method, **kw)
                     for j in range(len(yte))])
-    M = influence_matrix(net, X, y, Xte, yte, method=method, **kw)
+    M = influence_matrix(net, X, y, Xte, yte, method=method, test_batch_size=test_batch_size,
+                         **kw)
     # CG stops at a relative residual of 1e-10: rounding-level differences of the
     # gradients can change its last iteration, so there the agreement is the solver's
     iterative = getattr(method, "solver", None) == "cg"
@@ -65,9 +68,72 @@ def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
 
     ref = flat_grads(Xte, yte) @ flat_grads(X, y).T
     for device in ("auto", "cpu"):
-        M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(), test_batch_size=4,
-                             device=device)
-        np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
+        for block in (4, None):  # JVPs; per-row gradients (all 10 directions at once)
+            M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(),
+                                 test_batch_size=block, device=device)
+            np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
+
+
+class BatchNormCNN(nn.Module):
+    """Convolution, batch norm (eval: its running statistics), max-pool, linear; the image
+    comes flat, or as a dict ``{"image", "extra"}`` (skorch's dict inputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3),
+                                      nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Linear(3 * 3 * 3 + 2, 3)
+
+    def forward(self, image, extra):
+        z = self.features(image.reshape(-1, 1, 6, 6)).flatten(1)
+        return self.head(torch.cat([z, extra], 1))
+
+
+class DictInput(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image, extra):
+        return self.net(image, extra)
+
+
+class FlatInput(DictInput):
+    def forward(self, X):
+        return self.net(X[:, :36], X[:, 36:])
+
+
+@pytest.mark.parametrize("n_test", [3, 12])
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_cnn_ip_matrix_equals_per_sample_gradient_products(n_test, as_dict):
+    """Both scoring paths (3 test rows: JVPs; 12: per-row gradients) on a batch-norm
+    CNN, flat or dict input, against G_test G_train^T built here with vmap(grad)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 38))
+    y = rng.integers(0, 3, 40)
+    torch.manual_seed(0)
+    cnn = BatchNormCNN().double()
+    with torch.no_grad():  # running statistics away from (0, 1), as after training
+        cnn.features[1].running_mean.copy_(torch.tensor([0.3, -0.2, 0.1]))
+        cnn.features[1].running_var.copy_(torch.tensor([2.0, 0.5, 1.5]))
+    cnn.eval()
+    net = DictInput(cnn) if as_dict else FlatInput(cnn)
+    rows = {"image": X[:, :36], "extra": X[:, 36:]} if as_dict else X
+    params = {k: v.detach() for k, v in cnn.named_parameters()}
+
+    def loss(p, x, t):
+        out = functional_call(cnn, p, (x[None, :36], x[None, 36:]))
+        return nn.functional.cross_entropy(out, t[None])
+
+    def flat_grads(Xa, ya):
+        per_row = vmap(grad(loss), in_dims=(None, 0, 0))
+        g = per_row(params, torch.from_numpy(Xa), torch.from_numpy(ya))
+        return torch.cat([g[k].reshape(len(ya), -1) for k in params], 1).numpy()
+
+    ref = flat_grads(X[:n_test], y[:n_test]) @ flat_grads(X, y).T
+    test_rows = {k: v[:n_test] for k, v in rows.items()} if as_dict else X[:n_test]
+    M = influence_matrix(net, rows, y, test_rows, y[:n_test], loss=nn.CrossEntropyLoss())
+    np.testing.assert_allclose(M, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
 
 
 def test_skorch_float32_rows_match_per_row_calls():
