@@ -15,6 +15,12 @@ the scoring pass and the objective's value). The two are timed alternately,
 ``--repeats`` times each per seed, and the ratio of their medians is the
 seed's cost. Torch and BLAS threads pinned to 1.
 
+Where the time goes, timed the same way (each step alone, on the same data):
+``make_adapter`` (reading the net into its private eval-mode copy), the
+training rows' conversion, the validation loss's gradient (one forward and
+backward over the 300 validation rows) and the scoring pass (one JVP over the
+1,000 training rows); the rest of the call is input checks and the result.
+
 Run from the repository root: ``OMP_NUM_THREADS=1 python
 benchmarks/models/bench_ip_cost.py [--seeds 5] [--repeats 9] [--label TEXT]``;
 appends a table headed ``--label`` to ``RESULTS_ip_cost.md`` next to this file
@@ -29,15 +35,18 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from skorch import NeuralNetClassifier
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cnn_flips import CNN, DECAY, EPOCHS  # noqa: E402
+from bench_cnn_flips import CNN, DECAY, make_net  # noqa: E402
 from bench_nets import train as train_tanh_cnn  # noqa: E402
 
 from skinfluence import influence_scores  # noqa: E402
+from skinfluence.models import make_adapter  # noqa: E402
+from skinfluence.objectives import Utility  # noqa: E402
+
+STEPS = ("adapter", "training rows", "validation gradient", "scoring pass (JVP)")
 
 
 def fitted_nets(seed):
@@ -46,10 +55,7 @@ def fitted_nets(seed):
     X_tr, X_va, y_tr, y_va = train_test_split(X, y, train_size=1000, test_size=300,
                                               stratify=y, random_state=seed)
     torch.manual_seed(seed)
-    skorch_cnn = NeuralNetClassifier(
-        CNN, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=0.003,
-        optimizer__weight_decay=DECAY, max_epochs=EPOCHS, batch_size=64, train_split=None,
-        verbose=0).fit(X_tr, y_tr)
+    skorch_cnn = make_net(CNN).fit(X_tr, y_tr)
     images = [a.reshape(-1, 1, 8, 8) for a in (X_tr, X_va)]
     tanh_cnn = train_tanh_cnn(seed, 16, images[0], y_tr)
     yield "bn", skorch_cnn, skorch_cnn.module_, (X_tr, y_tr, X_va, y_va), {"weight_decay": DECAY}
@@ -57,24 +63,48 @@ def fitted_nets(seed):
         (images[0], y_tr, images[1], y_va), {}
 
 
+def steps(model, data, kwargs):
+    """Each step of the IP call as a function of nothing, in the call's order."""
+    X, y, X_val, y_val = data
+    adapter = make_adapter(model, **kwargs)
+    train = adapter.training_data(X, y, None)
+    terms = Utility().terms(adapter, X_val, y_val, None)
+    v = adapter.objective_gradient(terms)
+    return {"adapter": lambda: make_adapter(model, **kwargs),
+            "training rows": lambda: adapter.training_data(X, y, None),
+            "validation gradient": lambda: adapter.objective_gradient(terms),
+            "scoring pass (JVP)": lambda: adapter.score_pass(train, [adapter.theta], [v],
+                                                             batch_size=len(y))}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def cost(model, module, data, kwargs, repeats):
+    """IP's and each step's median time over the forward pass's median; the forward's."""
     rows = torch.as_tensor(data[0])
     was_training = module.training
     module.eval()
-    forward, ip = [], []
-    with torch.no_grad():
-        module(rows)  # warm-up
-    influence_scores(model, *data, method="ip", **kwargs)
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def forward():
         with torch.no_grad():
             module(rows)
-        forward.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        influence_scores(model, *data, method="ip", **kwargs)
-        ip.append(time.perf_counter() - start)
+
+    jobs = {"forward": forward,
+            "ip": lambda: influence_scores(model, *data, method="ip", **kwargs),
+            **steps(model, data, kwargs)}
+    times = {name: [] for name in jobs}
+    for job in jobs.values():  # warm-up
+        job()
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            times[name].append(timed(job))
     module.train(was_training)
-    return np.median(ip) / np.median(forward), np.median(forward)
+    base = np.median(times["forward"])
+    return {name: np.median(t) / base for name, t in times.items()}, base
 
 
 def main():
@@ -89,22 +119,27 @@ def main():
         for seed in range(args.seeds):
             for name, model, module, data, kwargs in fitted_nets(seed):
                 params = sum(p.numel() for p in module.parameters())
-                ratio, forward = cost(model, module, data, kwargs, args.repeats)
-                results.setdefault(name, []).append((ratio, forward, params))
-                print(f"seed {seed} {name} ({params} params): IP = {ratio:.2f} forward passes "
-                      f"(one forward {forward * 1e3:.2f} ms)", flush=True)
+                ratios, forward = cost(model, module, data, kwargs, args.repeats)
+                results.setdefault(name, []).append((ratios, forward, params))
+                print(f"seed {seed} {name} ({params} params): IP = {ratios['ip']:.2f} forward "
+                      f"passes (one forward {forward * 1e3:.2f} ms); "
+                      + ", ".join(f"{k} {ratios[k]:.2f}" for k in STEPS), flush=True)
     import skinfluence
 
     lines = ["", f"## {args.label}", "",
              f"`bench_ip_cost.py --seeds {args.seeds} --repeats {args.repeats}`, skinfluence "
              f"from `{Path(skinfluence.__file__).parent.parent.name}`; 2-core x86-64 CPU, no "
              "GPU; torch and BLAS threads 1.", "",
-             "| CNN | parameters | IP in forward passes, mean +- std (min-max) | one forward, ms |",
-             "|---|---|---|---|"]
+             "| CNN | parameters | IP in forward passes, mean +- std (min-max) | one forward, "
+             "ms | " + " | ".join(STEPS) + " |",
+             "|" + "---|" * (4 + len(STEPS))]
     for name, rows in results.items():
-        ratio, forward, params = (np.array(c) for c in zip(*rows))
-        lines.append(f"| {name} | {params[0]:,} | {ratio.mean():.2f} +- {ratio.std():.2f} "
-                     f"({ratio.min():.2f}-{ratio.max():.2f}) | {forward.mean() * 1e3:.2f} |")
+        ratios, forward, params = zip(*rows)
+        ip, forward = np.array([r["ip"] for r in ratios]), np.array(forward)
+        parts = [np.array([r[k] for r in ratios]) for k in STEPS]
+        lines.append(f"| {name} | {params[0]:,} | {ip.mean():.2f} +- {ip.std():.2f} "
+                     f"({ip.min():.2f}-{ip.max():.2f}) | {forward.mean() * 1e3:.2f} | "
+                     + " | ".join(f"{p.mean():.2f} +- {p.std():.2f}" for p in parts) + " |")
     out = Path(__file__).resolve().parent / "RESULTS_ip_cost.md"
     if not out.exists():
         out.write_text("# IP's cost on a CNN, in forward passes over the same rows\n")
