@@ -43,11 +43,13 @@ class ExactHessian(_HessianSolveMixin, Method):
     curvature : {"hessian", "gauss_newton"}, default="hessian"
         "hessian": the training objective's Hessian. "gauss_newton": its
         generalised Gauss-Newton matrix ``mean_i J_i^T (hess_f l_i) J_i`` plus
-        the weight decay (``J_i`` the Jacobian of row i's network output),
-        positive semi-definite whatever the network; ``damping="auto"`` is
-        then ``1e-2`` times its largest eigenvalue (20 Lanczos steps). Equal
-        to the Hessian for models whose outputs are linear in their
-        parameters (the linear models). On three small networks with
+        the weight decay (``J_i`` the Jacobian of row i's logits, or of its
+        prediction for a regressor; a net that outputs probabilities or
+        log-probabilities is taken back to logits), positive semi-definite
+        whatever the network; on a network ``damping="auto"`` is then ``1e-2``
+        times its largest eigenvalue (20 Lanczos steps). Equal to the Hessian
+        for models whose outputs are linear in their parameters (the linear
+        models), which then keep the Hessian's damping. On three small networks with
         flipped labels the two curvatures, each at its "auto" damping, rank
         rows about equally well (the Gauss-Newton solve needs fewer CG
         iterations); see the networks guide.

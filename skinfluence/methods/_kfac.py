@@ -60,7 +60,8 @@ import warnings
 from ..utils._compat import Interval
 from ._base import Method, MethodOutput, boosted_output
 
-_KINDS = ("cross_entropy", "bce_logits")
+#: classification losses, each factored through the logits its output stands for
+_KINDS = ("cross_entropy", "bce_logits", "nll_proba", "nll_logproba", "bce_proba")
 
 
 class KFAC(Method):
@@ -68,8 +69,10 @@ class KFAC(Method):
 
     ``v = (A kron B + (decay + damping) I)^-1 grad J`` per layer (module
     docstring): ``torch.nn.Linear``, ``Conv1d`` and ``Conv2d`` layers (one
-    group, zero padding), in torch networks trained with ``CrossEntropyLoss``
-    or ``BCEWithLogitsLoss`` (e.g. scikit-learn's ``MLPClassifier``). The
+    group, zero padding), in torch networks trained with a classification
+    loss (``CrossEntropyLoss``, ``BCEWithLogitsLoss``, or ``NLLLoss`` /
+    ``BCELoss`` on (log-)probabilities, factored through the logits they stand
+    for; e.g. skorch's default classifier, scikit-learn's ``MLPClassifier``). The
     other chosen parameters (batch normalisation...) are named in a warning
     and preconditioned by the factored layers' mean curvature (a scaled
     identity); ``extras["unfactored"]`` lists them. A layer's weight decay
@@ -169,8 +172,9 @@ def _factored_layers(adapter):
     names of the chosen parameters no such layer owns; an error for other models."""
     if getattr(adapter, "family", None) != "torch" or adapter.spec.kind not in _KINDS:
         raise TypeError(
-            "KFAC needs a torch network trained with CrossEntropyLoss or BCEWithLogitsLoss "
-            "(or an MLPClassifier); use ExactHessian or SampledHessian for other models."
+            "KFAC needs a torch network trained with a classification loss (CrossEntropyLoss, "
+            "NLLLoss, BCEWithLogitsLoss or BCELoss) or an MLPClassifier; use ExactHessian or "
+            "SampledHessian for other models."
         )
     modules = dict(adapter.module.named_modules())
     names, unfactored = [], []
@@ -255,8 +259,10 @@ def _factors(adapter, train, layers, batch_size, bases=None):
             x, _ = adapter._rows(train.X, train.y, s, s + batch_size)
             c = c_all[s:s + batch_size].to(adapter.device).double()
             with torch.enable_grad():
-                out = adapter._output(member, theta, x)
-                roots = _hessian_roots(adapter.spec.kind, out.detach())
+                # probabilities and log-probabilities are taken back to logits, where the
+                # loss's Hessian is the softmax / sigmoid one below
+                out = adapter.spec.natural_output(adapter._output(member, theta, x))
+                roots = _hessian_roots(adapter.spec.binary_output, out.detach())
                 for k, (name, layer) in enumerate(layers):
                     a = _patches(layer, ins[name].detach().double())  # (n, L, features)
                     if _pname(name, "bias") in chosen:
@@ -288,11 +294,12 @@ def _factors(adapter, train, layers, batch_size, bases=None):
     return A if bases is not None else (A, B)
 
 
-def _hessian_roots(kind, out):
-    """Columns ``r_k`` (n x K each) with ``sum_k r_k r_k^T`` = the loss's Hessian in ``out``."""
+def _hessian_roots(binary, out):
+    """Columns ``r_k`` (n x K each) with ``sum_k r_k r_k^T`` = the loss's Hessian in the
+    logits ``out``."""
     import torch
 
-    if kind == "bce_logits":  # one logit: p (1 - p)
+    if binary:  # one logit: p (1 - p)
         p = torch.sigmoid(out.double())
         return [torch.sqrt(p * (1 - p)).reshape(out.shape)]
     p = torch.softmax(out.double(), 1)  # diag(p) - p p^T = sum_k p_k (e_k - p)(e_k - p)^T

@@ -88,18 +88,19 @@ class TorchCurvatureMixin:
     def _gauss_newton_rows(self, member, x, y, c):
         """``u -> sum_s c_s J_s^T (hess_f l_s) J_s u`` on the rows ``x`` (u: (P,) or (k, P)).
 
-        ``J_s`` is the Jacobian of row s's network output and ``hess_f l_s`` the
-        Hessian of its loss in that output (positive semi-definite for
-        cross-entropy, squared error and the logistic loss), so the curvature is
-        positive semi-definite whatever the network.
+        ``J_s`` is the Jacobian of row s's natural output (logits, or the
+        prediction: ``NetSpec.natural_output``) and ``hess_f l_s`` the Hessian of
+        its loss in that output (cross-entropy, the logistic loss or squared
+        error: positive semi-definite), so the curvature is positive
+        semi-definite whatever the network.
         """
         def output(theta):
-            return self._output(member, theta, x)
+            return self.spec.natural_output(self._output(member, theta, x))
 
         out, pullback = vjp(output, member.theta)
 
         def loss_slope(o):
-            return grad(lambda o: (c * self.spec.loss(o, y)).sum())(o)
+            return grad(lambda o: (c * self.spec.natural_loss(o, y)).sum())(o)
 
         def product(u):
             ju = jvp(output, (member.theta,), (u,))[1]

@@ -78,6 +78,35 @@ class NetSpec:
         """Class probabilities (n, K), as the estimator's ``predict_proba`` gives them."""
         return self.predict_nonlinearity(out)
 
+    def natural_output(self, out):
+        """The (reshaped) output as its loss's natural parameter: logits, or the prediction.
+
+        The loss is convex in it, so its Hessian there is the positive
+        semi-definite middle of the Gauss-Newton matrix. A module that outputs
+        probabilities or log-probabilities is taken back to logits (``log p``
+        is a logit vector of ``p``; ``log p - log(1 - p)`` of a binary ``p``):
+        through the probabilities themselves the loss is not convex, and through
+        log-probabilities with ``NLLLoss`` it is linear (no curvature at all).
+        """
+        eps = torch.finfo(out.dtype).eps
+        if self.kind == "nll_proba":
+            return torch.log(out + eps)
+        if self.kind == "bce_proba":
+            return torch.log(out + eps) - torch.log1p(eps - out)
+        return out
+
+    def natural_loss(self, z, y_idx):
+        """Per-sample training loss as a function of :meth:`natural_output` (the same
+        value at the net's output; class weights kept)."""
+        if self.kind in ("nll_proba", "nll_logproba"):
+            crit = self.criterion
+            return nn.functional.cross_entropy(z, y_idx, weight=crit.weight,
+                                               ignore_index=crit.ignore_index, reduction="none")
+        if self.kind == "bce_proba":
+            return nn.functional.binary_cross_entropy_with_logits(
+                z, y_idx.to(z.dtype), weight=self.criterion.weight, reduction="none")
+        return self.loss(z, y_idx)
+
 
 def _sigmoid_2d(f):
     p = torch.sigmoid(f)

@@ -328,7 +328,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
 
     def objective_value(self, terms, theta=None):
         seen = self._last_objective
-        if theta is None and seen is not None and seen[0] is terms:
+        if self._at_fit(theta) and seen is not None and seen[0] is terms:
             return seen[1]  # the gradient pass already summed it: no second forward
         member = self._member(theta)
         X, y, coef = self._terms_tensors(terms)
@@ -340,6 +340,10 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                     phi = self._phi(terms, member, member.theta, x, yy)
                 total += (coef[s:s + CHUNK].to(self.device) * phi).sum()
         return float(total)
+
+    def _at_fit(self, theta):
+        """The fitted parameters: None, or the adapter's own vector (ensembles pass it)."""
+        return theta is None or theta is self.theta
 
     def objective_gradient(self, terms, theta=None):
         """grad_theta J (flat tensor on the device) at ``theta`` / the member."""
@@ -356,7 +360,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                 (g,) = torch.autograd.grad(part, th)
             total += g
             value += part.detach()
-        if theta is None:
+        if self._at_fit(theta):
             self._last_objective = (terms, float(value))
         return total.detach()
 

@@ -100,6 +100,41 @@ def test_gauss_newton_scores_match_the_hand_built_matrix(kind, damping):
                                    atol=2e-3 * np.abs(expected).max())
 
 
+def _ending(kind, module, ending):
+    """The trained logits net ending in probabilities or log-probabilities, with the loss
+    that trains it to the same objective (a skorch classifier for the softmax)."""
+    if ending == "log_softmax + NLLLoss":
+        return nn.Sequential(module, nn.LogSoftmax(-1)), nn.NLLLoss()
+    if ending == "sigmoid + BCELoss":
+        return nn.Sequential(module, nn.Sigmoid()), nn.BCELoss()
+    skorch = pytest.importorskip("skorch")
+    X, y, _, _ = _data(kind)
+    # lr=0: one epoch of skorch's fit leaves the trained weights as they are
+    net = skorch.NeuralNetClassifier(nn.Sequential(module, nn.Softmax(-1)), max_epochs=1,
+                                     lr=0.0, train_split=None, verbose=0).fit(X, y)
+    return net, None
+
+
+ENDINGS = [("multiclass", "log_softmax + NLLLoss"), ("multiclass", "skorch softmax + NLLLoss"),
+           ("binary", "sigmoid + BCELoss")]
+
+
+@pytest.mark.parametrize("kind, ending", ENDINGS)
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_probability_outputs_take_the_gauss_newton_matrix_of_their_logits(kind, ending, solver):
+    """Through log-probabilities and NLLLoss the loss is linear (zero curvature); through
+    probabilities it is not convex. Either way the matrix is the logits' one."""
+    module, _, (X, y, Xv, yv) = _trained(kind)
+    G, g, grads = _reference(module, kind, X, y, Xv, yv)
+    expected = grads @ np.linalg.solve(G + 1e-2 * np.eye(len(G)), g)
+    net, loss = _ending(kind, module, ending)
+    estimator = net if loss is None else (net, loss)
+    scores = influence_scores(estimator, X, y, Xv, yv, weight_decay=DECAY,
+                              method=ExactHessian(curvature="gauss_newton", damping=1e-2,
+                                                  solver=solver))
+    np.testing.assert_allclose(scores, expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())
+
+
 def test_auto_damping_is_a_fraction_of_the_largest_eigenvalue_and_differs_from_the_hessian():
     module, loss, (X, y, Xv, yv) = _trained("multiclass", seed=1)
     G, g, grads = _reference(module, "multiclass", X, y, Xv, yv)

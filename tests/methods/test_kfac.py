@@ -73,6 +73,30 @@ def test_one_linear_layer_softmax_equals_the_exact_inverse(k, bias, damping):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("ending", ["log_softmax + NLLLoss", "softmax + NLLLoss (skorch)",
+                                    "sigmoid + BCELoss"])
+@pytest.mark.parametrize("damping", [1e-3, 0.3])
+def test_probability_outputs_are_factored_through_their_logits(ending, damping):
+    """A Linear layer ending in (log-)probabilities trains the same log-loss as its logits;
+    its K-FAC is the exact inverse of that loss's Hessian, as for the logits."""
+    binary = ending.startswith("sigmoid")
+    X, y, Xv, yv = _data(2 if binary else 3)
+    lin = _zero_linear(X.shape[1], 1 if binary else 3, True)
+    if ending == "log_softmax + NLLLoss":
+        model = (nn.Sequential(lin, nn.LogSoftmax(-1)), nn.NLLLoss())
+    elif binary:
+        model = (nn.Sequential(lin, nn.Sigmoid()), nn.BCELoss())
+    else:
+        skorch = pytest.importorskip("skorch")
+        model = skorch.NeuralNetClassifier(nn.Sequential(lin, nn.Softmax(-1)), max_epochs=1,
+                                           lr=0.0, train_split=None, verbose=0).fit(X, y)
+    got = influence_scores(model, X, y, Xv, yv, method=KFAC(damping=damping))
+    expected = reference((X, Xv), y, Xv, yv, list(lin.parameters()), _bce if binary else _ce,
+                         damping)
+    # skorch's loss is NLL(log(p + eps)): equal to the logits' up to eps
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-10 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("decay", [0.0, 0.05])
 def test_one_logistic_output_with_weight_decay_equals_the_exact_inverse(decay):
     X, y, Xv, yv = _data(2)
@@ -133,9 +157,9 @@ def test_refused_without_a_factorable_layer_or_a_classification_loss():
     with pytest.raises(TypeError, match="none of the chosen parameters"):
         influence_scores(grouped, X.reshape(-1, 2, 2), y, Xv.reshape(-1, 2, 2), yv,
                          loss=nn.CrossEntropyLoss(), method="kfac")
-    with pytest.raises(TypeError, match="CrossEntropyLoss or BCEWithLogitsLoss"):
-        influence_scores(nn.Sequential(nn.Linear(4, 2), nn.LogSoftmax(1)).double(), X, y, Xv,
-                         yv, loss=nn.NLLLoss(), method="kfac")
+    with pytest.raises(TypeError, match="classification loss"):
+        influence_scores(nn.Sequential(nn.Linear(4, 1)).double(), X, y.astype(float), Xv,
+                         yv.astype(float), loss=nn.MSELoss(), method="kfac")
     with pytest.raises(InvalidParameterError, match="damping"):
         influence_scores(_zero_linear(4, 2, True), X, y, Xv, yv, loss=nn.CrossEntropyLoss(),
                          method=KFAC(damping=0.0))
