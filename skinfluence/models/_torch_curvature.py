@@ -9,13 +9,18 @@ from ._torch_params import as_vector
 
 #: basis vectors x rows processed together when the explicit Hessian is built
 HESSIAN_BLOCK = 1 << 18
-#: a block of at least this many directions is scored from per-row gradients, not JVPs:
-#: a JVP costs a few forward passes per direction, the per-row gradients a fixed 5-45
-#: (the network decides) for the whole block; chosen on a batch-norm CNN and an MLP,
-#: checked on two held-out nets (benchmarks/models/RESULTS_direction_block.md)
+#: a block of directions is scored from per-row gradients, not one JVP per direction, when
+#: it has at least ROW_GRADIENT_MIN_DIRECTIONS of them and (directions) x (the forward
+#: pass's multiply-adds per row / parameters) reaches ROW_GRADIENT_MIN_WORK: a JVP costs a
+#: few forward passes per direction, the per-row gradients about n x P work whatever the
+#: block, so convolutions (each weight applied at many positions) gain from 8 directions
+#: on, an MLP (one multiply-add per weight) from 32. Chosen on a batch-norm CNN and an
+#: MLP, checked on held-out nets (benchmarks/models/RESULTS_direction_block.md).
 ROW_GRADIENT_MIN_DIRECTIONS = 8
-#: rows x parameters of per-row gradients held at a time
-ROW_GRADIENT_BLOCK = 1 << 22
+ROW_GRADIENT_MIN_WORK = 32
+#: rows x parameters of per-row gradients held at a time (128 MiB in float32): each group
+#: re-reads the (P, B) block, so fewer, larger groups
+ROW_GRADIENT_BLOCK = 1 << 25
 
 
 class TorchCurvatureMixin:

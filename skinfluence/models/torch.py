@@ -10,9 +10,10 @@ every forward pass is ``torch.func.functional_call`` at a parameter set.
   chunk of scores, on the model's device, with no per-sample gradient matrix
   and no host round-trip inside the loop (measured ~3x a forward pass). A
   block of many directions (``influence_matrix``: one per test row) costs one
-  JVP each; from ``ROW_GRADIENT_MIN_DIRECTIONS`` of them on, the chunk's
-  per-row gradients (``vmap`` over ``grad``, bounded groups of rows) times the
-  block are cheaper (``benchmarks/models/RESULTS_direction_block.md``).
+  JVP each; from ``ROW_GRADIENT_MIN_DIRECTIONS`` of them on (more for an MLP,
+  see ``weight_reuse``), the chunk's per-row gradients (``vmap`` over
+  ``grad``, bounded groups of rows) times the block are cheaper
+  (``benchmarks/models/RESULTS_direction_block.md``).
 - Hessian: mean form ``H = (1/n) sum_i w_i hess l_i + diag(weight decay)``,
   the decay read from the optimizer (skorch) or ``weight_decay=``; without one,
   only the method's damping regularises. Explicit ``H`` from stacked
@@ -54,8 +55,8 @@ from ._torch_params import Member, ParamSpace, as_member, as_vector, last_layer,
     select_parameters
 from ._torch_spec import net_spec
 from ._torch_attack import TorchAttackMixin
-from ._torch_curvature import ROW_GRADIENT_MIN_DIRECTIONS, TorchCurvatureMixin, \
-    _directional, row_gradients_times
+from ._torch_curvature import ROW_GRADIENT_MIN_DIRECTIONS, ROW_GRADIENT_MIN_WORK, \
+    TorchCurvatureMixin, _directional, row_gradients_times
 from ._torch_rows import CHUNK
 from ._rows import check_forward_keys
 
@@ -127,6 +128,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                           if isinstance(m, nn.modules.dropout._DropoutNd)]
         self._feature_shape = None
         self._last_objective = None  # (terms, J) from the last gradient pass at theta
+        self._weight_reuse = None  # see weight_reuse
         if self.spec.source == "skorch" and self._classes is not None and not \
                 self.spec.binary_output and self._classes.dtype.kind in "iu" and \
                 not np.array_equal(self._classes, np.arange(len(self._classes))):
@@ -502,7 +504,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                 x, y = self._rows(train.X, train.y, s, s + batch_size)
                 wc = w[s:s + batch_size].to(self.device, non_blocking=True)
                 for m, (member, v) in enumerate(zip(members, vs)):
-                    if self._by_row_gradients(member, v):
+                    if self._by_row_gradients(member, v, x):
                         tangent = row_gradients_times(self._row_losses(member), member.theta,
                                                       x, y, v)
                     else:
@@ -515,14 +517,28 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                     progress.update(x.shape[0])
         return scores
 
-    @staticmethod
-    def _by_row_gradients(member, v):
-        """Many directions at once: per-row gradients times the block beat one JVP each.
+    def _by_row_gradients(self, member, v, x):
+        """Many directions at once: per-row gradients times the block beat one JVP each
+        (the more, the more the forward pass reuses each weight; see
+        ``ROW_GRADIENT_MIN_WORK``). Activation-dropout members keep the JVPs (one mask
+        per chunk)."""
+        if v.ndim != 2 or v.shape[1] < ROW_GRADIENT_MIN_DIRECTIONS \
+                or member.dropout_seed is not None:
+            return False
+        return v.shape[1] * self.weight_reuse(x) >= ROW_GRADIENT_MIN_WORK
 
-        Activation-dropout members keep the JVPs (one mask per chunk).
-        """
-        return v.ndim == 2 and v.shape[1] >= ROW_GRADIENT_MIN_DIRECTIONS \
-            and member.dropout_seed is None
+    def weight_reuse(self, x):
+        """Multiply-adds of one row's forward pass per chosen parameter (torch's flop
+        counter on the first of the rows ``x``, once): about 1 for an MLP, more for a
+        convolution, which applies each weight at every position."""
+        if self._weight_reuse is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            member = self._member(None)
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                self._output(member, member.theta, x[0:1])
+            self._weight_reuse = counter.get_total_flops() / (2 * self.n_params)
+        return self._weight_reuse
 
     def _row_losses(self, member):
         """(theta, x, y) -> per-row training losses, for ``vmap`` over rows."""

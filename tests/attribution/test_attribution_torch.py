@@ -33,17 +33,24 @@ def net64():
     return net.eval(), X, y, Xte, yte
 
 
+def _path(monkeypatch, path):
+    """Force how a block of directions is scored: "jvp" (one JVP per direction) or "rows"
+    (per-row gradients times the block, from 8 directions on whatever the net)."""
+    import skinfluence.models.torch as adapter
+
+    monkeypatch.setattr(adapter, "ROW_GRADIENT_MIN_WORK", 0 if path == "rows" else np.inf)
+
+
 @pytest.mark.parametrize("method", METHODS, ids=str)
 @pytest.mark.parametrize("batch_size", [25, 4096])
-# 3 test rows a pass: one JVP per direction; all 10: the per-row gradients times the block
-@pytest.mark.parametrize("test_batch_size", [3, None])
-def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size, test_batch_size):
+@pytest.mark.parametrize("path", ["jvp", "rows"])
+def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size, path, monkeypatch):
     net, X, y, Xte, yte = net64
     kw = dict(loss=nn.CrossEntropyLoss(), batch_size=batch_size, random_state=0)
     ref = np.stack([influence_scores(net, X, y, Xte[j:j + 1], yte[j:j + 1], method=method, **kw)
                     for j in range(len(yte))])
-    M = influence_matrix(net, X, y, Xte, yte, method=method, test_batch_size=test_batch_size,
-                         **kw)
+    _path(monkeypatch, path)
+    M = influence_matrix(net, X, y, Xte, yte, method=method, **kw)
     # CG stops at a relative residual of 1e-10: rounding-level differences of the
     # gradients can change its last iteration, so there the agreement is the solver's
     iterative = getattr(method, "solver", None) == "cg"
@@ -51,9 +58,10 @@ def test_net_rows_equal_per_row_influence_scores(net64, method, batch_size, test
     np.testing.assert_allclose(M, ref, rtol=1e-8, atol=atol)
 
 
-def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
-    """Reference: per-sample gradients from torch.func.vmap(grad), written here (the
-    library never builds them), and M = G_test G_train^T."""
+@pytest.mark.parametrize("path", ["jvp", "rows"])
+def test_net_ip_matrix_equals_per_sample_gradient_products(net64, path, monkeypatch):
+    """Reference: per-sample gradients from torch.func.vmap(grad), written here, and
+    M = G_test G_train^T."""
     net, X, y, Xte, yte = net64
     params = {k: v.detach() for k, v in net.named_parameters()}
 
@@ -67,11 +75,55 @@ def test_net_ip_matrix_equals_per_sample_gradient_products(net64):
         return torch.cat([g[k].reshape(len(ya), -1) for k in params], 1).numpy()
 
     ref = flat_grads(Xte, yte) @ flat_grads(X, y).T
+    _path(monkeypatch, path)
     for device in ("auto", "cpu"):
-        for block in (4, None):  # JVPs; per-row gradients (all 10 directions at once)
+        for block in (4, 9, None):
             M = influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss(),
                                  test_batch_size=block, device=device)
             np.testing.assert_allclose(M, ref, rtol=1e-10, atol=1e-14 * np.abs(ref).max())
+
+
+def _counting_row_gradients(monkeypatch):
+    import skinfluence.models.torch as adapter
+
+    calls = []
+    real = adapter.row_gradients_times
+
+    def counted(*args):
+        calls.append(args[-1].shape[1])
+        return real(*args)
+
+    monkeypatch.setattr(adapter, "row_gradients_times", counted)
+    return calls
+
+
+def test_weight_reuse_is_the_forward_pass_multiply_adds_per_parameter():
+    from skinfluence.models import make_adapter
+
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    conv = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Flatten(), nn.Linear(3 * 36, 3))
+    for net, X, macs in ((mlp, torch.zeros(2, 4), 4 * 8 + 8 * 3),
+                         (conv, torch.zeros(2, 1, 6, 6), 3 * 9 * 36 + 108 * 3)):
+        params = sum(p.numel() for p in net.parameters())
+        adapter = make_adapter(net, loss=nn.CrossEntropyLoss())
+        assert adapter.weight_reuse(X) == pytest.approx(macs / params)
+
+
+def test_a_block_takes_the_row_gradients_only_where_they_are_cheaper(net64, monkeypatch):
+    """10 directions: the MLP (one multiply-add per weight) keeps its JVPs, a CNN (each
+    weight at 36 positions) takes the per-row gradients; 40 directions: the MLP too."""
+    net, X, y, Xte, yte = net64
+    calls = _counting_row_gradients(monkeypatch)
+    influence_matrix(net, X, y, Xte, yte, loss=nn.CrossEntropyLoss())
+    assert calls == []
+    wide = np.repeat(Xte, 4, axis=0)
+    influence_matrix(net, X, y, wide, np.repeat(yte, 4), loss=nn.CrossEntropyLoss())
+    assert calls == [40]
+    cnn = FlatInput(BatchNormCNN().double()).eval()
+    rng = np.random.default_rng(0)
+    Xc, yc = rng.normal(size=(30, 38)), rng.integers(0, 3, 30)
+    influence_matrix(cnn, Xc, yc, Xc[:10], yc[:10], loss=nn.CrossEntropyLoss())
+    assert calls == [40, 10]
 
 
 class BatchNormCNN(nn.Module):
@@ -106,8 +158,9 @@ class FlatInput(DictInput):
 @pytest.mark.parametrize("n_test", [3, 12])
 @pytest.mark.parametrize("as_dict", [False, True])
 def test_cnn_ip_matrix_equals_per_sample_gradient_products(n_test, as_dict):
-    """Both scoring paths (3 test rows: JVPs; 12: per-row gradients) on a batch-norm
-    CNN, flat or dict input, against G_test G_train^T built here with vmap(grad)."""
+    """Both scoring paths (3 test rows: JVPs; 12: per-row gradients, the CNN reusing each
+    weight ~8 times) on a batch-norm CNN, flat or dict input, against G_test G_train^T
+    built here with vmap(grad)."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(40, 38))
     y = rng.integers(0, 3, 40)
