@@ -72,7 +72,9 @@ class KFAC(Method):
     group, zero padding), in torch networks trained with a classification
     loss (``CrossEntropyLoss``, ``BCEWithLogitsLoss``, or ``NLLLoss`` /
     ``BCELoss`` on (log-)probabilities, factored through the logits they stand
-    for; e.g. skorch's default classifier, scikit-learn's ``MLPClassifier``). The
+    for; e.g. skorch's default classifier, scikit-learn's ``MLPClassifier``);
+    the criterion's class weights, ``pos_weight``, ``label_smoothing`` and
+    ``ignore_index`` weigh each row's output factor as they weigh its loss. The
     other chosen parameters (batch normalisation...) are named in a warning
     and preconditioned by the factored layers' mean curvature (a scaled
     identity); ``extras["unfactored"]`` lists them. A layer's weight decay
@@ -256,13 +258,16 @@ def _factors(adapter, train, layers, batch_size, bases=None):
     patches = [None] * len(layers)
     try:
         for s in range(0, train.n, batch_size):
-            x, _ = adapter._rows(train.X, train.y, s, s + batch_size)
+            x, y = adapter._rows(train.X, train.y, s, s + batch_size)
             c = c_all[s:s + batch_size].to(adapter.device).double()
             with torch.enable_grad():
                 # probabilities and log-probabilities are taken back to logits, where the
                 # loss's Hessian is the softmax / sigmoid one below
                 out = adapter.spec.natural_output(adapter._output(member, theta, x))
-                roots = _hessian_roots(adapter.spec.binary_output, out.detach())
+                # class weights and pos_weight scale each row's Hessian in the logits
+                scale = adapter.spec.logit_hessian_scale(y).sqrt()
+                roots = [scale.reshape(-1, *[1] * (out.dim() - 1)) * r
+                         for r in _hessian_roots(adapter.spec.binary_output, out.detach())]
                 for k, (name, layer) in enumerate(layers):
                     a = _patches(layer, ins[name].detach().double())  # (n, L, features)
                     if _pname(name, "bias") in chosen:

@@ -95,6 +95,34 @@ class NetSpec:
             return torch.log(out + eps) - torch.log1p(eps - out)
         return out
 
+    def logit_hessian_scale(self, y_idx):
+        """Each row's factor (float64, (n,)) on its loss's Hessian in the logits: the
+        criterion's class weight of its label (0 for ``ignore_index``; mixed by
+        ``label_smoothing`` as the loss mixes them), times ``pos_weight`` for a positive
+        row of ``BCEWithLogitsLoss`` and any ``weight`` of a binary criterion; 1 without
+        them."""
+        crit, n = self.criterion, y_idx.shape[0]
+        one = torch.ones(n, dtype=torch.float64, device=y_idx.device)
+        if self.binary_output:
+            scale = one
+            if getattr(crit, "pos_weight", None) is not None:
+                y = y_idx.double()
+                scale = crit.pos_weight.double().reshape(-1)[0] * y + (1 - y)
+            if crit.weight is not None:
+                scale = scale * crit.weight.double().reshape(-1).expand(n)
+            return scale
+        if self.regression:
+            return one
+        ignored = y_idx == crit.ignore_index
+        labels = torch.where(ignored, 0, y_idx)
+        if crit.weight is None:
+            scale = one
+        else:
+            w = crit.weight.double()
+            smoothing = getattr(crit, "label_smoothing", 0.0)
+            scale = (1 - smoothing) * w[labels] + smoothing * w.mean()
+        return torch.where(ignored, 0.0, scale)
+
     def natural_loss(self, z, y_idx):
         """Per-sample training loss as a function of :meth:`natural_output` (the same
         value at the net's output; class weights kept)."""

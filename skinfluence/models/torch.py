@@ -528,16 +528,23 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         return v.shape[1] * self.weight_reuse(x) >= ROW_GRADIENT_MIN_WORK
 
     def weight_reuse(self, x):
-        """Multiply-adds of one row's forward pass per chosen parameter (torch's flop
-        counter on the first of the rows ``x``, once): about 1 for an MLP, more for a
-        convolution, which applies each weight at every position."""
+        """Multiply-adds of one row's forward pass in the layers that own the chosen
+        parameters, per chosen parameter (torch's flop counter on the first of the rows
+        ``x``, once): about 1 for an MLP, more for a convolution, which applies each
+        weight at every position; a frozen body's work does not count (``params=
+        "last_layer"``: the JVPs then cost little more than one forward pass)."""
         if self._weight_reuse is None:
             from torch.utils.flop_counter import FlopCounterMode
 
             member = self._member(None)
             with FlopCounterMode(display=False) as counter, torch.no_grad():
                 self._output(member, member.theta, x[0:1])
-            self._weight_reuse = counter.get_total_flops() / (2 * self.n_params)
+            per_module = counter.get_flop_counts()  # keyed "<top class>.<path>"
+            top = type(self.module).__name__
+            owners = {name.rpartition(".")[0] for name in self.space.names}
+            flops = sum(sum(per_module.get(f"{top}.{o}" if o else top, {}).values())
+                        for o in owners)
+            self._weight_reuse = flops / (2 * self.n_params)
         return self._weight_reuse
 
     def _row_losses(self, member):

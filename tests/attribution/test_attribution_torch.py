@@ -107,6 +107,9 @@ def test_weight_reuse_is_the_forward_pass_multiply_adds_per_parameter():
         params = sum(p.numel() for p in net.parameters())
         adapter = make_adapter(net, loss=nn.CrossEntropyLoss())
         assert adapter.weight_reuse(X) == pytest.approx(macs / params)
+    # only the chosen layers' work: the convolution's head alone applies each weight once
+    head = make_adapter(conv, loss=nn.CrossEntropyLoss(), params="last_layer")
+    assert head.weight_reuse(torch.zeros(2, 1, 6, 6)) == pytest.approx(108 * 3 / (108 * 3 + 3))
 
 
 def test_a_block_takes_the_row_gradients_only_where_they_are_cheaper(net64, monkeypatch):

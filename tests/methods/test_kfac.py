@@ -97,6 +97,70 @@ def test_probability_outputs_are_factored_through_their_logits(ending, damping):
     np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-10 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("scale", [0.5, 10.0])
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "NLLLoss"])
+def test_equal_class_weights_scale_the_exact_inverse(scale, loss):
+    """Class weights all equal to ``scale``: the loss and its Hessian are scaled by it,
+    and K-FAC, still exact on one Linear layer, follows (it ignored class weights)."""
+    X, y, Xv, yv = _data(3)
+    lin = _zero_linear(X.shape[1], 3, True)
+    weight = torch.full((3,), scale, dtype=torch.float64)
+    model = (lin, nn.CrossEntropyLoss(weight=weight)) if loss == "CrossEntropyLoss" else \
+        (nn.Sequential(lin, nn.LogSoftmax(-1)), nn.NLLLoss(weight=weight))
+    got = influence_scores(model, X, y, Xv, yv, method=KFAC(damping=1e-3))
+    expected = reference((X, Xv), y, Xv, yv, list(lin.parameters()),
+                         lambda z, t: scale * _ce(z, t), 1e-3)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("options", [dict(weight=[0.5, 2.0, 3.0]),
+                                     dict(weight=[0.5, 2.0, 3.0], label_smoothing=0.2),
+                                     dict(ignore_index=1), dict(label_smoothing=0.1)], ids=str)
+def test_class_weights_smoothing_and_ignored_labels_weigh_each_rows_hessian(options):
+    """Every input row once with each label, so a row's label says nothing of its
+    features: K-FAC stays exact on one zero Linear layer while the rows' Hessians differ
+    by their class weight (mixed by label smoothing; 0 for an ignored label)."""
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(25, 4))
+    X, y = np.repeat(base, 3, axis=0), np.tile([0, 1, 2], 25)
+    Xv, yv = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
+    lin = _zero_linear(4, 3, True)
+    kw = {k: torch.tensor(v, dtype=torch.float64) if k == "weight" else v
+          for k, v in options.items()}
+    got = influence_scores(lin, X, y, Xv, yv, loss=nn.CrossEntropyLoss(**kw),
+                           method=KFAC(damping=1e-3))
+    expected = reference((X, Xv), y, Xv, yv, list(lin.parameters()),
+                         lambda z, t: nn.functional.cross_entropy(z, t, reduction="none", **kw),
+                         1e-3)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("pos_weight", [0.3, 4.0])
+def test_pos_weight_enters_the_output_factor_row_by_row(pos_weight):
+    """BCEWithLogitsLoss(pos_weight): a positive row's Hessian in the logit is pos_weight
+    p (1 - p). On one zero Linear layer K-FAC is then mean(a a^T) x mean(0.25 f_i),
+    f_i = pos_weight for positive rows and 1 else, written out here."""
+    X, y, Xv, yv = _data(2)
+    lin = _zero_linear(X.shape[1], 1, True)
+    pw = torch.tensor([pos_weight], dtype=torch.float64)
+    got = influence_scores(lin, X, y, Xv, yv, loss=nn.BCEWithLogitsLoss(pos_weight=pw),
+                           method=KFAC(damping=1e-3))
+    theta = torch.zeros(X.shape[1] + 1, dtype=torch.float64)
+
+    def losses(th, F, t):
+        z = torch.as_tensor(F) @ th[:-1] + th[-1]
+        return nn.functional.binary_cross_entropy_with_logits(
+            z, torch.as_tensor(t).double(), pos_weight=pw, reduction="none")
+
+    a = np.hstack([X, np.ones((len(X), 1))])
+    f = np.where(y == 1, pos_weight, 1.0)
+    G = (a.T @ a / len(X)) * np.mean(0.25 * f)
+    gJ = torch.autograd.functional.jacobian(lambda th: losses(th, Xv, yv).mean(), theta).numpy()
+    rows = torch.autograd.functional.jacobian(lambda th: losses(th, X, y), theta).numpy()
+    expected = rows @ np.linalg.solve(G + 1e-3 * np.eye(len(G)), gJ)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("decay", [0.0, 0.05])
 def test_one_logistic_output_with_weight_decay_equals_the_exact_inverse(decay):
     X, y, Xv, yv = _data(2)
