@@ -195,7 +195,7 @@ def _score(adapter, train, X_val, y_val, s_val, method, objective, batch_size, r
     try:
         with _progress(verbose, train.n) as bar, _blas_threads(adapter):
             ctx.progress = bar
-            out = method.compute(ctx)
+            out = _compute(method, ctx)
         if lazy:  # checked block by block when computed
             scores = out.scores.map_blocks(_finite_scores, dtype=out.scores.dtype)
         else:
@@ -216,6 +216,18 @@ def _score(adapter, train, X_val, y_val, s_val, method, objective, batch_size, r
         leverage=None if out.leverage is None else as_array(out.leverage),
         objective_value=adapter.objective_value(terms), extras=out.extras,
     )
+
+
+def _compute(method, ctx):
+    """``method.compute(ctx)``; a NotImplementedError the model family can explain (a
+    layer torch cannot differentiate forward) comes out explained."""
+    try:
+        return method.compute(ctx)
+    except NotImplementedError as exc:
+        explained = ctx.adapter.explain(exc)
+        if explained is exc:
+            raise
+        raise explained from exc
 
 
 def _blas_threads(adapter):

@@ -22,7 +22,7 @@ from ..methods._base import Context
 from ..utils._params import resolve
 from ..utils._validation import check_batch_size, check_device, check_generator, check_n_rows, \
     check_sample_weight
-from ..influence import _blas_threads, _finite_scores, _progress, _to_numpy
+from ..influence import _blas_threads, _compute, _finite_scores, _progress, _to_numpy
 from ..methods import METHODS
 from ..models import make_adapter
 from ..models.base import ObjectiveTerms
@@ -148,7 +148,8 @@ def influence_matrix(estimator: EstimatorLike, X: ArrayLike, y: ArrayLike, X_tes
         for start in range(0, n_test, block):
             rows = slice(start, min(start + block, n_test))
             ctx.terms = replace(terms, X=terms.X[rows], y=terms.y[rows], coef=terms.coef[rows])
-            scores = _finite_scores(_to_numpy(method.compute(ctx).scores)).T  # (B, n_train)
+            out = _compute(method, ctx)
+            scores = _finite_scores(_to_numpy(out.scores)).T  # (B, n_train)
             parts.append(scores if top_k is None else _top(scores, top_k))
     if top_k is None:
         return np.concatenate(parts)

@@ -172,6 +172,11 @@ class ModelAdapter(ABC):
         """Diagonal of the regulariser's Hessian in mean form for ``train`` (unlearning)."""
         return np.zeros(self.n_params)
 
+    def explain(self, exc):
+        """A clearer error for ``exc`` (a ``NotImplementedError`` raised while scoring)
+        where the family knows its cause; else ``exc`` itself."""
+        return exc
+
     def with_parameters(self, estimator, theta):
         """A deep copy of ``estimator`` holding the flat parameters ``theta`` (unlearning)."""
         raise TypeError(f"A {self.family} model cannot take new parameters.")

@@ -517,6 +517,23 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                     progress.update(x.shape[0])
         return scores
 
+    def explain(self, exc):
+        """A clearer error for torch's "forward AD ... not implemented": which layers of
+        the network torch cannot push a tangent through, and the way around them."""
+        if not isinstance(exc, NotImplementedError) or "forward AD" not in str(exc):
+            return exc
+        chosen = {name.rpartition(".")[0] for name in self.space.names}
+        layers = sorted({f"{type(m).__name__} ({name})" for name, m in
+                         self.module.named_modules() if isinstance(m, nn.RNNBase)
+                         and any(o == name or o.startswith(name + ".") for o in chosen)})
+        what = f"its {', '.join(layers)}" if layers else "one of its layers"
+        first = str(exc).splitlines()[0]
+        return NotImplementedError(
+            f"The network cannot be scored with these parameters: torch has no forward-mode "
+            f"derivative for {what} ({first}). Score the parameters after them, e.g. "
+            "params='last_layer' or a list of names."
+        )
+
     def _by_row_gradients(self, member, v, x):
         """Many directions at once: per-row gradients times the block beat one JVP each
         (the more, the more the forward pass reuses each weight; see

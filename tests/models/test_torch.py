@@ -612,3 +612,63 @@ def test_the_result_reports_the_objective_at_the_fitted_parameters(method):
     with torch.no_grad():
         expected = F.cross_entropy(net(torch.tensor(Xv)), torch.tensor(yv)).item()
     assert res.objective_value == pytest.approx(expected, rel=1e-5)
+
+
+class _LastStep(nn.Module):
+    """An LSTM over 5 steps, then a Linear head on its last output."""
+
+    def __init__(self, cell=nn.LSTM):
+        super().__init__()
+        self.rnn = cell(3, 6, batch_first=True)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+def _recurrent_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5, 3)).astype("float32")
+    return X, (X[:, -1, 0] > 0).astype("int64")
+
+
+def _row_grads(net, X, y, params):
+    """Each row's loss gradient in ``params`` (autograd, one row at a time)."""
+    rows = []
+    for i in range(len(y)):
+        net.zero_grad()
+        F.cross_entropy(net(torch.tensor(X[i:i + 1])), torch.tensor(y[i:i + 1])).backward()
+        rows.append(torch.cat([p.grad.ravel() for p in params]).numpy().copy())
+    return np.stack(rows)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
+                    reason="the LSTM without a forward derivative is oneDNN's CPU kernel")
+def test_an_lstm_without_a_forward_derivative_is_named_with_the_way_round():
+    """torch's oneDNN LSTM kernel has no forward-mode derivative on the CPU: the error
+    names the layer and params='last_layer', which then scores like G_i . mean G_val of
+    the head alone (built here with autograd)."""
+    from skinfluence import influence_matrix
+
+    X, y = _recurrent_data()
+    torch.manual_seed(0)
+    net = _LastStep(nn.LSTM)
+    kw = dict(loss=nn.CrossEntropyLoss(), device="cpu")
+    for call in (influence_scores, influence_matrix):
+        with pytest.raises(NotImplementedError, match=r"LSTM \(rnn\).*params='last_layer'"):
+            call(net, X, y, X[:4], y[:4], **kw)
+    got = influence_scores(net, X, y, X[:4], y[:4], params="last_layer", **kw)
+    G = _row_grads(net, X, y, [net.head.weight, net.head.bias])
+    expected = G @ G[:4].mean(0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("cell", [nn.GRU, nn.RNN])
+def test_gru_and_rnn_layers_are_scored_in_all_their_parameters(cell):
+    X, y = _recurrent_data()
+    torch.manual_seed(0)
+    net = _LastStep(cell)
+    got = influence_scores(net, X, y, X[:4], y[:4], loss=nn.CrossEntropyLoss())
+    G = _row_grads(net, X, y, list(net.parameters()))
+    expected = G @ G[:4].mean(0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
