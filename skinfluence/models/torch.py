@@ -129,6 +129,9 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         self._feature_shape = None
         self._last_objective = None  # (terms, J) from the last gradient pass at theta
         self._weight_reuse = None  # see weight_reuse
+        #: torch.vmap has no batching rule for recurrent kernels: their rows and
+        #: directions go one at a time
+        self._recurrent = any(isinstance(m, nn.RNNBase) for m in self.module.modules())
         if self.spec.source == "skorch" and self._classes is not None and not \
                 self.spec.binary_output and self._classes.dtype.kind in "iu" and \
                 not np.array_equal(self._classes, np.arange(len(self._classes))):
@@ -373,7 +376,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         row's mask is then that of a one-row objective).
         """
         member = self._member(theta)
-        if member.dropout_seed is not None:
+        if member.dropout_seed is not None or self._recurrent:
             return super().objective_gradients(terms, theta)
         X, y, coef = self._terms_tensors(terms)
 
@@ -510,8 +513,13 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                     else:
                         with self._mode(member, s):
                             losses = self._losses(member, x, y)
-                            tangent = _directional(losses, member.theta, v, x.shape[0],
-                                                   member.dropout_seed is not None)
+                            if self._recurrent and v.ndim == 2:
+                                tangent = torch.stack(
+                                    [_directional(losses, member.theta, v[:, b], x.shape[0])
+                                     for b in range(v.shape[1])], 1)
+                            else:
+                                tangent = _directional(losses, member.theta, v, x.shape[0],
+                                                       member.dropout_seed is not None)
                     scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
@@ -540,7 +548,7 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         ``ROW_GRADIENT_MIN_WORK``). Activation-dropout members keep the JVPs (one mask
         per chunk)."""
         if v.ndim != 2 or v.shape[1] < ROW_GRADIENT_MIN_DIRECTIONS \
-                or member.dropout_seed is not None:
+                or member.dropout_seed is not None or self._recurrent:
             return False
         return v.shape[1] * self.weight_reuse(x) >= ROW_GRADIENT_MIN_WORK
 

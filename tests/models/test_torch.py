@@ -665,6 +665,10 @@ def test_an_lstm_without_a_forward_derivative_is_named_with_the_way_round():
 
 @pytest.mark.parametrize("cell", [nn.GRU, nn.RNN])
 def test_gru_and_rnn_layers_are_scored_in_all_their_parameters(cell):
+    """Also one direction per test row (torch.vmap has no batching rule for their
+    kernels: rows and directions go one at a time)."""
+    from skinfluence import influence_matrix
+
     X, y = _recurrent_data()
     torch.manual_seed(0)
     net = _LastStep(cell)
@@ -672,3 +676,5 @@ def test_gru_and_rnn_layers_are_scored_in_all_their_parameters(cell):
     G = _row_grads(net, X, y, list(net.parameters()))
     expected = G @ G[:4].mean(0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+    M = influence_matrix(net, X, y, X[:12], y[:12], loss=nn.CrossEntropyLoss())
+    np.testing.assert_allclose(M, G[:12] @ G.T, rtol=1e-4, atol=1e-6 * np.abs(M).max())
