@@ -1,4 +1,5 @@
 """Timing and memory helpers shared by the benchmark scripts."""
+import statistics
 import time
 import tracemalloc
 
@@ -11,6 +12,20 @@ def best_time(fn, repeats=3):
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def interleaved_medians(jobs, repeats):
+    """{name: median wall-clock time} of the callables ``jobs``, after one warm-up call
+    each, timed in turn ``repeats`` times (so slow drift of the machine hits all alike)."""
+    for job in jobs.values():
+        job()
+    times = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def peak_memory(fn):

@@ -41,7 +41,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,8 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import interleaved_medians  # noqa: E402  (benchmarks/_measure.py)
 from bench_cnn_flips import CNN, DECAY, flipped_digits, make_net  # noqa: E402
 from bench_curvature import MLP, TanhCNN  # noqa: E402
 from bench_nets_peers import Conv1dNet  # noqa: E402
@@ -85,12 +86,6 @@ def fitted(net_name, seed):
     return net, X_tr, y_noisy, X_va, y_va
 
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def cells(net, X, y, Xt, yt, repeats):
     """{(path, B): cost in forward passes}."""
     module, rows = net.module_, torch.as_tensor(X)
@@ -108,18 +103,10 @@ def cells(net, X, y, Xt, yt, repeats):
             influence_matrix(net, X, y, Xt[:b], yt[:b], method="ip", weight_decay=DECAY)
         return run
 
-    jobs = {(path, b): scored(path, b) for b in BLOCKS for path in PATHS}
-    forward()
-    for job in jobs.values():  # warm-up
-        job()
-    times = {key: [] for key in jobs}
-    forwards = []
-    for _ in range(repeats):
-        forwards.append(timed(forward))
-        for key, job in jobs.items():
-            times[key].append(timed(job))
-    base = np.median(forwards) / 10
-    return {key: np.median(t) / base for key, t in times.items()}
+    jobs = {"forward": forward, **{(path, b): scored(path, b) for b in BLOCKS for path in PATHS}}
+    medians = interleaved_medians(jobs, repeats)
+    base = medians.pop("forward") / 10
+    return {key: t / base for key, t in medians.items()}
 
 
 def reuse_of(net, X):

@@ -28,7 +28,6 @@ appends a table headed ``--label`` to ``RESULTS_ip_cost.md`` next to this file
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,8 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import interleaved_medians  # noqa: E402  (benchmarks/_measure.py)
 from bench_cnn_flips import CNN, DECAY, make_net  # noqa: E402
 from bench_nets import train as train_tanh_cnn  # noqa: E402
 
@@ -77,12 +78,6 @@ def steps(model, data, kwargs):
                                                              batch_size=len(y))}
 
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def cost(model, module, data, kwargs, repeats):
     """IP's and each step's median time over the forward pass's median; the forward's."""
     rows = torch.as_tensor(data[0])
@@ -96,15 +91,10 @@ def cost(model, module, data, kwargs, repeats):
     jobs = {"forward": forward,
             "ip": lambda: influence_scores(model, *data, method="ip", **kwargs),
             **steps(model, data, kwargs)}
-    times = {name: [] for name in jobs}
-    for job in jobs.values():  # warm-up
-        job()
-    for _ in range(repeats):
-        for name, job in jobs.items():
-            times[name].append(timed(job))
+    medians = interleaved_medians(jobs, repeats)
     module.train(was_training)
-    base = np.median(times["forward"])
-    return {name: np.median(t) / base for name, t in times.items()}, base
+    base = medians["forward"]
+    return {name: t / base for name, t in medians.items()}, base
 
 
 def main():

@@ -171,16 +171,19 @@ def row_gradients_times(row_loss, theta, x, y, v):
     return torch.cat(parts)
 
 
-def _directional(f, theta, v, n_rows, random=False):
+def _directional(f, theta, v, n_rows, random=False, batched=True):
     """Derivative of ``f`` (a vector of n values) along ``v`` (P,) or each column of v (P, B).
 
     A block goes through ``vmap`` over ``jvp`` in groups of at most
     ``HESSIAN_BLOCK / n_rows`` columns (bounded memory): (n,) or (n, B).
     ``random``: dropout is on (activation members), one mask for every column
     (vmap's randomness="same", measured 13x slower, so only then).
+    ``batched=False``: one JVP per column (recurrent kernels have no vmap rule).
     """
     if v.ndim == 1:
         return jvp(f, (theta,), (v,))[1]
+    if not batched:
+        return torch.stack([jvp(f, (theta,), (v[:, b],))[1] for b in range(v.shape[1])], 1)
     group = max(1, HESSIAN_BLOCK // max(1, n_rows))
     one = (lambda t: jvp(f, (theta,), (t,))[1])
     batched = vmap(one, randomness="same" if random else "error")

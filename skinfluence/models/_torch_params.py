@@ -86,6 +86,8 @@ class ParamSpace:
         self.sizes = [named[n].numel() for n in self.names]
         self.n_params = int(sum(self.sizes))
         self.other = [n for n in named if n not in set(self.names)]
+        #: the (sub)modules that own the chosen parameters, by name ("" for the root)
+        self.owners = {n.rpartition(".")[0] for n in self.names}
 
     def flatten(self, tensors):
         return torch.cat([tensors[n].detach().reshape(-1) for n in self.names])

@@ -291,7 +291,8 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
 
     def _losses(self, member, x, y):
         """theta -> per-sample training losses of the rows (a function to transform)."""
-        return lambda theta: self.spec.loss(self._output(member, theta, x), y)
+        row_losses = self._row_losses(member)
+        return lambda theta: row_losses(theta, x, y)
 
     def _phi(self, terms, member, theta, x, y):
         out = self._output(member, theta, x)
@@ -512,14 +513,9 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                                                       x, y, v)
                     else:
                         with self._mode(member, s):
-                            losses = self._losses(member, x, y)
-                            if self._recurrent and v.ndim == 2:
-                                tangent = torch.stack(
-                                    [_directional(losses, member.theta, v[:, b], x.shape[0])
-                                     for b in range(v.shape[1])], 1)
-                            else:
-                                tangent = _directional(losses, member.theta, v, x.shape[0],
-                                                       member.dropout_seed is not None)
+                            tangent = _directional(self._losses(member, x, y), member.theta, v,
+                                                   x.shape[0], member.dropout_seed is not None,
+                                                   batched=not self._recurrent)
                     scores[s:s + batch_size, m] = (wc if v.ndim == 1 else wc[:, None]) * tangent
                 if progress is not None:
                     progress.update(x.shape[0])
@@ -530,10 +526,10 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
         the network torch cannot push a tangent through, and the way around them."""
         if not isinstance(exc, NotImplementedError) or "forward AD" not in str(exc):
             return exc
-        chosen = {name.rpartition(".")[0] for name in self.space.names}
         layers = sorted({f"{type(m).__name__} ({name})" for name, m in
                          self.module.named_modules() if isinstance(m, nn.RNNBase)
-                         and any(o == name or o.startswith(name + ".") for o in chosen)})
+                         and any(o == name or o.startswith(name + ".")
+                                 for o in self.space.owners)})
         what = f"its {', '.join(layers)}" if layers else "one of its layers"
         first = str(exc).splitlines()[0]
         return NotImplementedError(
@@ -566,9 +562,8 @@ class TorchModelAdapter(TorchCurvatureMixin, TorchAttackMixin, ModelAdapter):
                 self._output(member, member.theta, x[0:1])
             per_module = counter.get_flop_counts()  # keyed "<top class>.<path>"
             top = type(self.module).__name__
-            owners = {name.rpartition(".")[0] for name in self.space.names}
             flops = sum(sum(per_module.get(f"{top}.{o}" if o else top, {}).values())
-                        for o in owners)
+                        for o in self.space.owners)
             self._weight_reuse = flops / (2 * self.n_params)
         return self._weight_reuse
 
